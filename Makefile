@@ -1,0 +1,39 @@
+# Two commands: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint format check-all bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+## Start the embedded database (unless MONGODB_URI is set), seed demo data, the API and the jobs worker.
+run: $(STAMP)
+	$(BIN)/python -m devserver.run
+
+## Run the whole test suite against a real MongoDB-wire server (embedded, or TEST_MONGODB_URI).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## The slow tier: lint, every test including the slow ones, and the benchmarks.
+check-all: $(STAMP) lint
+	$(BIN)/python -m pytest -m "slow or not slow" --run-slow
+	$(MAKE) bench
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

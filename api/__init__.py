@@ -1,0 +1,73 @@
+"""CarePact API: `create_app(config=None)` builds the Flask app."""
+
+from flask import Flask
+
+from api import db
+from api.config import load_settings
+from api.extensions import api, jwt, limiter, spec_kwargs
+from api.observability import configure_logging, register_request_hooks
+from api.ratelimit_storage import storage_uri
+
+API_SETTINGS = {
+    "API_TITLE": "CarePact API",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api/v1",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "API_SPEC_OPTIONS": {
+        "info": {
+            "description": "Backend of the CarePact patient self-management app for primary "
+            "care partnerships. Errors are application/problem+json; lists are paginated with "
+            "`page`/`page_size` and an `X-Pagination` header.",
+        },
+        "servers": [{"url": "/"}],
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            }
+        },
+        "security": [{"bearerAuth": []}],
+    },
+    "JWT_TOKEN_LOCATION": ["headers"],
+    "PROPAGATE_EXCEPTIONS": False,
+    "RATELIMIT_HEADERS_ENABLED": True,
+}
+
+
+def create_app(config: dict | None = None) -> Flask:
+    settings = load_settings(overrides=config)
+    app = Flask(__name__)
+    app.config.update(API_SETTINGS)
+    app.config.update(settings)
+    configure_logging(app.config["LOG_LEVEL"])
+    db.connect(app.config["MONGODB_URI"], app.config["MONGODB_TIMEOUT_MS"])
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri(app.config["MONGODB_URI"]))
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_OPTIONS", {"database_name": db.database_name(app.config["MONGODB_URI"])}
+    )
+    api.init_app(app, spec_kwargs=spec_kwargs())
+    jwt.init_app(app)
+    limiter.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from api.resources import BLUEPRINTS, docs
+
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    app.register_blueprint(docs.blp)
+
+
+def register_commands(app: Flask) -> None:
+    from api.cli import COMMANDS
+
+    for command in COMMANDS:
+        app.cli.add_command(command)

@@ -1,0 +1,159 @@
+"""THE object-level access rule. Every patient-scoped route calls `patient_scope`.
+
+A caller reaches a patient's records as:
+  - `self`      the patient themselves,
+  - `team`      a provider with an *active* membership in the patient's care team,
+  - `caregiver` an account holding an active, unexpired grant, within its permissions.
+Anyone else gets 404, never a hint that the patient exists. A caller who is let in but lacks
+the permission the route needs gets 403. Every access by someone other than the patient is
+written to the patient's access log.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from flask import request
+
+from api.auth import Caller, caller
+from api.clock import utcnow
+from api.errors import Forbidden, NotFound
+from api.models.care_team import AccessLogEntry, CareTeamMember
+from api.models.caregiver import Grant
+from api.models.user import User
+
+
+class Need(StrEnum):
+    """What a route needs; caregiver permissions are cumulative: view < log < manage."""
+
+    VIEW = "view"  # read what the patient reads
+    LOG = "log"  # record what the patient did (logs, education progress, self-reports)
+    MANAGE = "manage"  # act as the patient: accept agreements, profile, devices, messages
+    SELF = "self"  # only the patient themselves (access log, erasure)
+    CARE = "care"  # clinical acts: only a provider on the active care team
+
+
+_CAREGIVER_LEVELS = {"view": 1, "log": 2, "manage": 3}
+_NEEDED_LEVEL = {Need.VIEW: 1, Need.LOG: 2, Need.MANAGE: 3}
+
+
+@dataclass
+class Scope:
+    """The outcome of the rule: whose records, who asks, and in what capacity."""
+
+    patient_id: ObjectId
+    caller: Caller
+    relation: str
+    membership: CareTeamMember | None = None
+    grant: Grant | None = None
+    _patient: User | None = field(default=None, repr=False)
+
+    @property
+    def patient(self) -> User:
+        if self._patient is None:
+            self._patient = User.objects(pk=self.patient_id, role="patient").first()
+            if self._patient is None:
+                raise NotFound()
+        return self._patient
+
+    @property
+    def on_behalf(self) -> bool:
+        """True when someone other than the patient acts on the patient's records."""
+        return self.relation != "self"
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        if self.relation == "caregiver":
+            return tuple(self.grant.permissions)
+        return tuple(_CAREGIVER_LEVELS)
+
+
+def _parse_pid(pid: str, who: Caller) -> ObjectId:
+    if pid == "me":
+        if who.role != "patient":
+            raise NotFound()
+        return who.id
+    try:
+        return ObjectId(pid)
+    except (InvalidId, TypeError):
+        raise NotFound() from None
+
+
+def grant_in_force(grant: Grant, today: date) -> bool:
+    return grant.status == "active" and (grant.expires_on is None or today <= grant.expires_on)
+
+
+def _caregiver_grant(patient_id: ObjectId, who: Caller, now: datetime) -> Grant | None:
+    grant = Grant.objects(caregiver=who.id, patient=patient_id, status="active").first()
+    if grant is None:
+        return None
+    if grant.expires_on is not None:
+        zone = User.objects(pk=patient_id).only("timezone").first()
+        today = now.astimezone(ZoneInfo(zone.timezone if zone else "UTC")).date()
+        if not grant_in_force(grant, today):
+            return None
+    return grant
+
+
+def _relation(patient_id: ObjectId, who: Caller, now: datetime) -> Scope | None:
+    if who.id == patient_id:
+        return Scope(patient_id, who, "self")
+    if who.role == "provider":
+        membership = CareTeamMember.objects(
+            patient=patient_id, provider=who.id, status="active"
+        ).first()
+        if membership is not None:
+            return Scope(patient_id, who, "team", membership=membership)
+    grant = _caregiver_grant(patient_id, who, now)
+    if grant is not None:
+        return Scope(patient_id, who, "caregiver", grant=grant)
+    return None
+
+
+def _check_need(scope: Scope, need: Need) -> None:
+    if need is Need.CARE:
+        if scope.relation != "team":
+            raise Forbidden("Only a provider on the patient's care team may do this.")
+        return
+    if need is Need.SELF:
+        if scope.relation != "self":
+            raise Forbidden("Only the patient may do this.")
+        return
+    if scope.relation == "self":
+        return
+    if scope.relation == "team":
+        if need is Need.MANAGE:
+            raise Forbidden("Only the patient or their caregiver may do this.")
+        return
+    held = max(_CAREGIVER_LEVELS[p] for p in scope.grant.permissions)
+    if held < _NEEDED_LEVEL[need]:
+        raise Forbidden(f"This caregiver grant does not include the '{need}' permission.")
+
+
+def record_access(scope: Scope, action: str, now: datetime) -> None:
+    AccessLogEntry(
+        patient=scope.patient_id,
+        actor=scope.caller.id,
+        actor_role=scope.caller.role,
+        relation=scope.relation,
+        action=action,
+        at=now,
+    ).save()
+
+
+def patient_scope(pid: str, need: Need = Need.VIEW, *, now: datetime | None = None) -> Scope:
+    """Resolve `{pid}` for the signed-in caller, or raise 404 / 403."""
+    now = now or utcnow()
+    who = caller()
+    patient_id = _parse_pid(pid, who)
+    scope = _relation(patient_id, who, now)
+    if scope is None:
+        raise NotFound()
+    _check_need(scope, need)
+    if scope.on_behalf:
+        rule = request.url_rule.rule if request.url_rule else request.path
+        record_access(scope, f"{request.method} {rule}", now)
+    return scope

@@ -1,0 +1,98 @@
+"""Who is calling: the verified token's claims, role guards, and the JWT callbacks.
+
+Role and token family travel in the token, so most requests never load the user document;
+the one database read every request pays is the revocation check.
+"""
+
+import functools
+from dataclasses import dataclass
+
+from bson import ObjectId
+from flask import g
+from flask_jwt_extended import get_jwt, verify_jwt_in_request
+
+from api.errors import Forbidden, problem
+from api.extensions import jwt
+from api.services import tokens
+
+
+@dataclass(frozen=True)
+class Caller:
+    id: ObjectId
+    role: str
+    family: str
+    jti: str
+
+    @property
+    def is_provider(self) -> bool:
+        return self.role == "provider"
+
+
+def caller() -> Caller:
+    claims = get_jwt()
+    return Caller(
+        id=ObjectId(claims["sub"]), role=claims["role"], family=claims["fam"], jti=claims["jti"]
+    )
+
+
+def authenticated(*roles: str, refresh: bool = False):
+    """Require a valid, unrevoked token; with `roles`, a caller of one of them (else 403)."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            verify_jwt_in_request(refresh=refresh)
+            who = caller()
+            g.caller_id = str(who.id)
+            if roles and who.role not in roles:
+                raise Forbidden(f"This action is for {' or '.join(roles)} accounts.")
+            return view(*args, **kwargs)
+
+        wrapper._carepact_auth = True
+        return wrapper
+
+    return decorate
+
+
+@jwt.token_in_blocklist_loader
+def _is_revoked(_header, claims) -> bool:
+    return tokens.is_revoked(claims)
+
+
+def _unauthorized(detail):
+    return problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+@jwt.unauthorized_loader
+def _missing_token(_reason):
+    return _unauthorized("A bearer token is required.")
+
+
+@jwt.invalid_token_loader
+def _invalid_token(_reason):
+    return _unauthorized("The token is not valid.")
+
+
+@jwt.expired_token_loader
+def _expired_token(_header, _claims):
+    return _unauthorized("The token has expired.")
+
+
+@jwt.revoked_token_loader
+def _revoked_token(_header, _claims):
+    return _unauthorized("The token has been revoked.")
+
+
+@jwt.needs_fresh_token_loader
+def _needs_fresh(_header, _claims):
+    return _unauthorized("A fresh token is required.")
+
+
+@jwt.user_lookup_error_loader
+def _user_lookup_error(_header, _claims):
+    return _unauthorized("The token's account no longer exists.")
+
+
+@jwt.token_verification_failed_loader
+def _verification_failed(_header, _claims):
+    return _unauthorized("The token is not valid.")

@@ -1,0 +1,44 @@
+"""Operator commands: `flask --app wsgi create-user|seed-demo`."""
+
+import sys
+
+import click
+from marshmallow import ValidationError
+
+from api.errors import ApiError
+from api.schemas.accounts import CliUserSchema
+from api.services import accounts, demo
+
+
+@click.command("create-user")
+@click.option("--role", required=True, type=click.Choice(["admin", "provider", "patient"]))
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--name", required=True)
+@click.option("--specialty", default=None, help="Required for providers, e.g. 'primary care'.")
+def create_user_command(role, email, password, name, specialty):
+    """Create an account and print its id (the first admin comes from here)."""
+    data = {"role": role, "email": email, "password": password, "name": name}
+    if specialty is not None:
+        data["specialty"] = specialty
+    try:
+        loaded = CliUserSchema().load(data)
+        user = accounts.create_user(**loaded)
+    except ValidationError as error:
+        for field, messages in error.messages.items():
+            click.echo(f"error: {field}: {' '.join(map(str, messages))}", err=True)
+        sys.exit(2)
+    except ApiError as error:
+        click.echo(f"error: {error.detail}", err=True)
+        sys.exit(1)
+    click.echo(str(user.pk))
+
+
+@click.command("seed-demo")
+def seed_demo_command():
+    """Create the demo accounts and their data once; print the logins."""
+    for line in demo.seed():
+        click.echo(line)
+
+
+COMMANDS = [create_user_command, seed_demo_command]

@@ -1,0 +1,7 @@
+"""The one place the current time comes from, so services can be given `now` explicitly."""
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,85 @@
+"""Settings from the environment (12-factor).
+
+Every setting is read here and nowhere else; the README's configuration table lists them.
+`create_app(config)` may override any of them (tests do).
+"""
+
+import os
+from datetime import timedelta
+
+ENVIRONMENTS = ("development", "test", "production")
+DEVELOPMENT_SECRET = "carepact-development-secret-do-not-use-in-production"  # noqa: S105
+KNOWN_DEFAULT_SECRETS = {DEVELOPMENT_SECRET, "secret", "changeme", "change-me", "jwt-secret"}
+MIN_SECRET_LENGTH = 32
+DEFAULT_MONGODB_URI = "mongodb://127.0.0.1:27027/carepact?directConnection=true"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message says what to change."""
+
+
+def _int(environ, name, default):
+    raw = environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def load_settings(environ=None, overrides=None) -> dict:
+    environ = os.environ if environ is None else environ
+    overrides = overrides or {}
+    env_name = overrides.get("CAREPACT_ENV") or environ.get("CAREPACT_ENV", "development")
+    if env_name not in ENVIRONMENTS:
+        raise ConfigError(
+            f"CAREPACT_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env_name!r}"
+        )
+
+    settings = {
+        "CAREPACT_ENV": env_name,
+        "TESTING": env_name == "test",
+        "MONGODB_URI": environ.get("MONGODB_URI", DEFAULT_MONGODB_URI),
+        "MONGODB_TIMEOUT_MS": _int(environ, "MONGODB_TIMEOUT_MS", 3000),
+        "READY_TIMEOUT_MS": _int(environ, "READY_TIMEOUT_MS", 1500),
+        "JWT_SECRET_KEY": environ.get("JWT_SECRET_KEY")
+        or (None if env_name == "production" else DEVELOPMENT_SECRET),
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=_int(environ, "ACCESS_TOKEN_TTL", 900)),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(
+            seconds=_int(environ, "REFRESH_TOKEN_TTL", 30 * 24 * 3600)
+        ),
+        "MAX_CONTENT_LENGTH": _int(environ, "MAX_BODY_BYTES", 1024 * 1024),
+        "LOGIN_RATE_LIMIT": environ.get("LOGIN_RATE_LIMIT", "5 per 5 minutes"),
+        "MINOR_AGE": _int(environ, "MINOR_AGE", 16),
+        "PUSH_CHANNEL": environ.get("PUSH_CHANNEL", "log"),
+        "PUSH_WEBHOOK_URL": environ.get("PUSH_WEBHOOK_URL"),
+        "PUSH_WEBHOOK_SECRET": environ.get("PUSH_WEBHOOK_SECRET"),
+        "PUSH_TIMEOUT_S": _int(environ, "PUSH_TIMEOUT_S", 5),
+        "PUSH_MAX_ATTEMPTS": _int(environ, "PUSH_MAX_ATTEMPTS", 4),
+        "FCM_PROJECT_ID": environ.get("FCM_PROJECT_ID"),
+        "FCM_CREDENTIALS_FILE": environ.get("FCM_CREDENTIALS_FILE"),
+        "FCM_BASE_URL": environ.get("FCM_BASE_URL", "https://fcm.googleapis.com"),
+        "CORS_ORIGINS": [o for o in environ.get("CORS_ORIGINS", "").split(",") if o],
+        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO"),
+    }
+    settings.update(overrides)
+    settings["CAREPACT_ENV"] = env_name
+    check_settings(settings)
+    return settings
+
+
+def check_settings(settings: dict) -> None:
+    """Refuse configurations that must never run; production is strict about its secret."""
+    if settings["CAREPACT_ENV"] != "production":
+        return
+    secret = settings.get("JWT_SECRET_KEY") or ""
+    if not secret:
+        raise ConfigError("JWT_SECRET_KEY is not set; production needs a random secret")
+    if secret in KNOWN_DEFAULT_SECRETS:
+        raise ConfigError("JWT_SECRET_KEY is a known default; production needs a random secret")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"JWT_SECRET_KEY is too short ({len(secret)} characters); "
+            f"production needs at least {MIN_SECRET_LENGTH}"
+        )

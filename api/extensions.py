@@ -1,0 +1,57 @@
+"""The shared extension objects, created once and imported everywhere."""
+
+import flask_smorest
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_smorest.pagination import Page
+
+from api.errors import register_error_handlers
+from api.schemas.problem import ProblemSchema
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest's Api, with problem+json errors for everything."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self):
+        register_error_handlers(self._app)
+
+
+class QueryPage(Page):
+    """Pages over a mongoengine QuerySet (counted by the server) or a plain list."""
+
+    @property
+    def item_count(self):
+        if isinstance(self.collection, list | tuple):
+            return len(self.collection)
+        return self.collection.count()
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """Every paginated list returns `X-Pagination` with total, page counts and links."""
+
+    PAGINATION_HEADER_NAME = "X-Pagination"
+
+    def paginate(self, pager=QueryPage, **kwargs):
+        return super().paginate(pager, **kwargs)
+
+
+def schema_name(schema) -> str:
+    """Component names for the OpenAPI document; a partial (PATCH) schema gets its own."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    if not isinstance(schema, type) and schema.partial:
+        name += "Patch"
+    return name
+
+
+def spec_kwargs() -> dict:
+    return {"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)}
+
+
+api = Api()
+jwt = JWTManager()
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)

@@ -1,0 +1,38 @@
+"""Caregiver grants: a patient's records opened to another account, within permissions."""
+
+import mongoengine as me
+
+from api.models.base import TimestampedDocument
+
+RELATIONSHIPS = ("parent", "guardian", "spouse", "other")
+PERMISSIONS = ("view", "log", "manage")
+GRANT_STATUSES = ("pending", "active", "ended")
+
+
+class Grant(TimestampedDocument):
+    patient = me.ObjectIdField(required=True)
+    caregiver = me.ObjectIdField()
+    relationship = me.StringField(required=True, choices=RELATIONSHIPS)
+    permissions = me.ListField(me.StringField(choices=PERMISSIONS), required=True)
+    status = me.StringField(required=True, choices=GRANT_STATUSES)
+    code_hash = me.StringField()
+    code_expires_at = me.DateTimeField()
+    # The last day the grant is in force, in the patient's time zone.
+    expires_on = me.DateField()
+    created_by = me.ObjectIdField(required=True)
+    activated_at = me.DateTimeField()
+    ended_at = me.DateTimeField()
+    ended_by = me.ObjectIdField()
+
+    meta = {
+        "collection": "caregiver_grants",
+        "indexes": [
+            {"fields": ["caregiver", "patient", "status"]},
+            {"fields": ["patient", "status"]},
+            {
+                "fields": ["code_hash"],
+                "unique": True,
+                "partialFilterExpression": {"code_hash": {"$type": "string"}},
+            },
+        ],
+    }

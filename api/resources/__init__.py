@@ -1,0 +1,11 @@
+"""One Blueprint per resource; BLUEPRINTS is the order they are registered in."""
+
+from api.resources import auth, care_team, health, me, providers
+
+BLUEPRINTS = [
+    health.blp,
+    auth.blp,
+    me.blp,
+    providers.blp,
+    care_team.blp,
+]

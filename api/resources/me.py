@@ -1,0 +1,35 @@
+"""The signed-in user's own profile and password."""
+
+from flask.views import MethodView
+
+from api.auth import authenticated, caller
+from api.extensions import Blueprint
+from api.schemas.accounts import PasswordChangeSchema, ProfileSchema
+from api.services import profiles, sessions
+
+blp = Blueprint("me", __name__, url_prefix="/api/v1/me", description="Your own profile.")
+
+
+@blp.route("")
+class Me(MethodView):
+    @authenticated()
+    @blp.response(200, ProfileSchema)
+    def get(self):
+        """Your profile."""
+        return profiles.load(caller().id)
+
+    @authenticated()
+    @blp.arguments(ProfileSchema(partial=True))
+    @blp.response(200, ProfileSchema)
+    def patch(self, changes):
+        """Change your name, time zone, reminder time, quiet hours or glucose unit."""
+        return profiles.update(profiles.load(caller().id), changes)
+
+
+@blp.route("/password", methods=["POST"])
+@authenticated()
+@blp.arguments(PasswordChangeSchema)
+@blp.response(204)
+def change_password(data):
+    """Change your password; every token you hold is revoked."""
+    sessions.change_password(profiles.load(caller().id), **data)

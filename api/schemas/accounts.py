@@ -1,0 +1,123 @@
+"""Accounts: sign-up, login, tokens, profile, provider creation."""
+
+from zoneinfo import ZoneInfo, available_timezones
+
+import marshmallow as ma
+from marshmallow import validate
+
+from api.models.user import GLUCOSE_UNITS, ROLES
+from api.schemas.base import LocalTime, Schema, UtcDateTime
+
+PASSWORD_MIN, PASSWORD_MAX = 10, 128
+_ZONES = available_timezones()
+
+
+def validate_timezone(value: str) -> None:
+    if value not in _ZONES:
+        raise ma.ValidationError("Must be an IANA time zone name, e.g. 'America/Chicago'.")
+    ZoneInfo(value)
+
+
+def email_field(**kwargs):
+    return ma.fields.Email(validate=validate.Length(max=254), **kwargs)
+
+
+def password_field(**kwargs):
+    return ma.fields.String(
+        validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX),
+        load_only=True,
+        metadata={"description": f"At least {PASSWORD_MIN} characters."},
+        **kwargs,
+    )
+
+
+def name_field(**kwargs):
+    return ma.fields.String(validate=validate.Length(min=1, max=200), **kwargs)
+
+
+def specialty_field(**kwargs):
+    return ma.fields.String(
+        validate=validate.Length(min=2, max=80),
+        metadata={"example": "primary care"},
+        **kwargs,
+    )
+
+
+class CliUserSchema(Schema):
+    role = ma.fields.String(required=True, validate=validate.OneOf(ROLES))
+    email = email_field(required=True)
+    password = password_field(required=True)
+    name = name_field(required=True)
+    specialty = specialty_field()
+
+    @ma.validates_schema
+    def _provider_has_specialty(self, data, **kwargs):
+        if data.get("role") == "provider" and not data.get("specialty"):
+            raise ma.ValidationError("A provider needs a specialty.", "specialty")
+
+
+class QuietHoursSchema(Schema):
+    start = LocalTime(required=True, metadata={"example": "22:00"})
+    end = LocalTime(required=True, metadata={"example": "07:00"})
+
+
+class ProfileSchema(Schema):
+    id = ma.fields.String(dump_only=True)
+    email = ma.fields.String(dump_only=True)
+    role = ma.fields.String(dump_only=True)
+    specialty = ma.fields.String(dump_only=True, allow_none=True)
+    name = name_field()
+    timezone = ma.fields.String(validate=validate_timezone, metadata={"example": "Europe/Oslo"})
+    reminder_time = LocalTime(metadata={"example": "08:00"})
+    quiet_hours = ma.fields.Nested(QuietHoursSchema, allow_none=True)
+    glucose_unit = ma.fields.String(validate=validate.OneOf(GLUCOSE_UNITS), allow_none=True)
+    outreach_opt_out = ma.fields.Boolean()
+    birth_date = ma.fields.Date(dump_only=True, allow_none=True)
+    created_at = UtcDateTime(dump_only=True)
+
+
+class RegisterSchema(Schema):
+    email = email_field(required=True)
+    password = password_field(required=True)
+    name = name_field(required=True)
+    timezone = ma.fields.String(validate=validate_timezone, load_default="UTC")
+    invite_code = ma.fields.String(validate=validate.Length(min=4, max=64), load_only=True)
+
+
+class LoginSchema(Schema):
+    email = ma.fields.String(required=True, validate=validate.Length(min=1, max=254))
+    password = ma.fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX)
+    )
+
+
+class TokenPairSchema(Schema):
+    access_token = ma.fields.String(required=True)
+    refresh_token = ma.fields.String(required=True)
+    token_type = ma.fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = ma.fields.Integer(required=True, metadata={"description": "seconds"})
+
+
+class PasswordChangeSchema(Schema):
+    current_password = ma.fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX)
+    )
+    new_password = password_field(required=True)
+
+
+class ProviderCreateSchema(Schema):
+    email = email_field(required=True)
+    password = password_field(required=True)
+    name = name_field(required=True)
+    specialty = specialty_field(required=True)
+
+
+class ProviderSchema(Schema):
+    id = ma.fields.String(dump_only=True)
+    name = ma.fields.String(dump_only=True)
+    email = ma.fields.String(dump_only=True)
+    specialty = ma.fields.String(dump_only=True)
+
+
+class ProviderQuerySchema(Schema):
+    specialty = ma.fields.String(validate=validate.Length(min=1, max=80))

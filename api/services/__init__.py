@@ -1,0 +1,1 @@
+"""The domain, in plain functions that never see the request."""

@@ -1,0 +1,17 @@
+"""One-time codes a person types or scans: random, short, stored only as a hash."""
+
+import hashlib
+import secrets
+
+# No 0/O, 1/I/L: codes are read aloud and typed on phones.
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+LENGTH = 10  # 31**10 ≈ 8e14 possibilities
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+
+
+def code_hash(code: str) -> str:
+    normalised = code.strip().upper().replace("-", "").replace(" ", "")
+    return hashlib.sha256(normalised.encode()).hexdigest()

@@ -1,0 +1,100 @@
+"""Access and refresh tokens: issue, rotate with reuse detection, revoke.
+
+Every token carries its family (one login's chain of refreshes). Revocations are documents
+with a TTL, so any worker on any host sees them on the very next request.
+"""
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from pymongo.errors import DuplicateKeyError
+
+from api.clock import utcnow
+from api.errors import Unauthorized
+from api.models.token import Revocation, SpentRefreshToken
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def issue_pair(user, family: str | None = None) -> dict:
+    family = family or uuid.uuid4().hex
+    claims = {"role": user.role, "fam": family, "iat_ms": _now_ms()}
+    identity = str(user.pk)
+    access_ttl = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    return {
+        "access_token": create_access_token(identity, additional_claims=claims),
+        "refresh_token": create_refresh_token(identity, additional_claims=claims),
+        "token_type": "Bearer",
+        "expires_in": int(access_ttl.total_seconds()),
+    }
+
+
+def is_revoked(claims: dict) -> bool:
+    keys = [f"jti:{claims['jti']}", f"family:{claims.get('fam')}", f"user:{claims['sub']}"]
+    for revocation in Revocation.objects(id__in=keys).only("id", "not_before_ms"):
+        if not revocation.id.startswith("user:"):
+            return True
+        if claims.get("iat_ms", 0) < (revocation.not_before_ms or 0):
+            return True
+    return False
+
+
+def _expiry_of(claims: dict) -> datetime:
+    return datetime.fromtimestamp(claims["exp"], UTC)
+
+
+def _longest_lifetime() -> timedelta:
+    return current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+
+
+def revoke_family(family: str, reason: str) -> None:
+    Revocation.objects(id=f"family:{family}").update_one(
+        upsert=True, set__reason=reason, set__expires_at=utcnow() + _longest_lifetime()
+    )
+
+
+def revoke_access_token(claims: dict, reason: str) -> None:
+    Revocation.objects(id=f"jti:{claims['jti']}").update_one(
+        upsert=True, set__reason=reason, set__expires_at=_expiry_of(claims)
+    )
+
+
+def revoke_user(user_id, reason: str) -> None:
+    """Void every token the user holds now; tokens issued afterwards are unaffected."""
+    Revocation.objects(id=f"user:{user_id}").update_one(
+        upsert=True,
+        max__not_before_ms=_now_ms() + 1,
+        set__reason=reason,
+        set__expires_at=utcnow() + _longest_lifetime(),
+    )
+
+
+def rotate(refresh_claims: dict, user) -> dict:
+    """Spend this refresh token and issue the next pair of its family.
+
+    A token presented a second time means it leaked (or two clients raced): the whole family
+    is revoked and the caller must sign in again.
+    """
+    try:
+        SpentRefreshToken(
+            id=refresh_claims["jti"],
+            family=refresh_claims["fam"],
+            expires_at=_expiry_of(refresh_claims),
+        ).save(force_insert=True)
+    except DuplicateKeyError:
+        revoke_family(refresh_claims["fam"], "refresh_reuse")
+        raise Unauthorized(
+            "This refresh token was already used; every session of this sign-in has been "
+            "ended. Please sign in again.",
+            headers={"WWW-Authenticate": "Bearer"},
+        ) from None
+    return issue_pair(user, family=refresh_claims["fam"])
+
+
+def decode(token: str) -> dict:
+    return decode_token(token, allow_expired=False)

@@ -1,0 +1,1 @@
+"""Development helpers: the embedded database launcher and the `make run` supervisor."""

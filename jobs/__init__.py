@@ -1,0 +1,1 @@
+"""Background jobs: each an idempotent function of (now), run by `python -m jobs`."""
