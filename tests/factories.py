@@ -2,7 +2,11 @@
 
 import itertools
 
+from datetime import timedelta
+
 from api.clock import utcnow
+from api.ids import new_id
+from api.models.agreement import Agreement, AgreementContent, AgreementVersion, Goal, Target
 from api.models.care_team import CareTeamMember
 from api.services import accounts, tokens
 
@@ -50,3 +54,55 @@ class Factory:
 
     def headers(self, user) -> dict:
         return {"Authorization": f"Bearer {self.tokens(user)['access_token']}"}
+
+    def agreement(
+        self, patient, provider, *, status="active", goals=None, checkups=None, **content
+    ):
+        """An agreement stored directly (not through the API); active ones get version 1.
+
+        `goals` are dicts in the contract's shape; ids are generated when missing.
+        """
+        now = utcnow()
+        content.setdefault("title", "Type 2 diabetes plan")
+        content.setdefault("conditions", ["type 2 diabetes"])
+        content.setdefault("start_on", (now - timedelta(days=400)).date())
+        built_goals = []
+        for spec in goals if goals is not None else [DEFAULT_GOAL]:
+            spec = {**spec, "target": Target(**spec["target"])}
+            spec.setdefault("id", new_id("g"))
+            built_goals.append(Goal(**spec))
+        agreement = Agreement(
+            patient=patient.pk,
+            author=provider.pk,
+            status=status,
+            content=AgreementContent(goals=built_goals, checkups=checkups or [], **content),
+            created_at=now,
+        )
+        if status == "active":
+            agreement.accepted_version = 1
+            agreement.accepted_by = patient.pk
+            agreement.accepted_at = agreement.active_since = content.get("active_since") or (
+                now - timedelta(days=400)
+            )
+        agreement.save()
+        if status == "active":
+            AgreementVersion(
+                agreement=agreement.pk,
+                patient=patient.pk,
+                number=1,
+                content=agreement.content,
+                accepted_by=patient.pk,
+                accepted_at=agreement.accepted_at,
+            ).save()
+        return agreement
+
+
+DEFAULT_GOAL = {
+    "kind": "exercise",
+    "title": "Walk 30 minutes a day",
+    "measure": "exercise_minutes",
+    "unit": "min",
+    "target": {"op": "at_least", "value": 30},
+    "period": "day",
+    "reminder_times": ["18:00"],
+}
