@@ -1,7 +1,6 @@
 """Build the people and relationships a test is about in one call each."""
 
 import itertools
-
 from datetime import timedelta
 
 from api.clock import utcnow
