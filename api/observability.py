@@ -1,4 +1,4 @@
-"""Request ids, one JSON log line per request, and the response headers every reply carries."""
+"""Request ids and one JSON log line per request (never bodies, tokens or health data)."""
 
 import json
 import logging
@@ -50,11 +50,6 @@ def _start_request() -> None:
 
 def _finish_request(response):
     response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    if request.path.startswith("/api/v1/") and not request.path.startswith("/api/v1/docs"):
-        # Health data must never sit in a shared or on-disk cache.
-        response.headers["Cache-Control"] = "no-store"
     duration_ms = (time.perf_counter() - g.get("started_at", time.perf_counter())) * 1000
     access_log.info(
         "request",
