@@ -1,13 +1,16 @@
 """The shared extension objects, created once and imported everywhere."""
 
+from http import HTTPStatus
+
 import flask_smorest
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_smorest.pagination import Page
+from flask_smorest.utils import prepare_response
 
-from api.errors import register_error_handlers
+from api.errors import PROBLEM_JSON, register_error_handlers
 from api.schemas.problem import ProblemSchema
 
 
@@ -18,6 +21,20 @@ class Api(flask_smorest.Api):
 
     def _register_error_handlers(self):
         register_error_handlers(self._app)
+
+    def _register_responses(self):
+        """Document every error response as application/problem+json, as it is sent."""
+        for status in HTTPStatus:
+            response = {"description": status.phrase}
+            content_type = self.DEFAULT_RESPONSE_CONTENT_TYPE
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+                content_type = PROBLEM_JSON
+            prepare_response(response, self.spec, content_type)
+            self.spec.components.response(status.name, response, lazy=True)
+        default = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(default, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
 
 class QueryPage(Page):
@@ -37,6 +54,12 @@ class Blueprint(flask_smorest.Blueprint):
 
     def paginate(self, pager=QueryPage, **kwargs):
         return super().paginate(pager, **kwargs)
+
+    def alt_response(self, status_code, response=None, **kwargs):
+        """An error documented by its description alone still carries the problem body."""
+        if response is None and int(status_code) >= 400 and "schema" not in kwargs:
+            kwargs.update(schema=ProblemSchema, content_type=PROBLEM_JSON)
+        return super().alt_response(status_code, response, **kwargs)
 
 
 def schema_name(schema) -> str:
