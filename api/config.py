@@ -62,6 +62,7 @@ def load_settings(environ=None, overrides=None) -> dict:
         "FCM_BASE_URL": environ.get("FCM_BASE_URL", "https://fcm.googleapis.com"),
         "CORS_ORIGINS": [o for o in environ.get("CORS_ORIGINS", "").split(",") if o],
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO"),
+        "PASSWORD_HASH_PROFILE": "light" if env_name == "test" else "standard",
     }
     settings.update(overrides)
     settings["CAREPACT_ENV"] = env_name
@@ -73,6 +74,8 @@ def check_settings(settings: dict) -> None:
     """Refuse configurations that must never run; production is strict about its secret."""
     if settings["CAREPACT_ENV"] != "production":
         return
+    if settings.get("PASSWORD_HASH_PROFILE") != "standard":
+        raise ConfigError("production hashes passwords with the standard argon2id profile")
     secret = settings.get("JWT_SECRET_KEY") or ""
     if not secret:
         raise ConfigError("JWT_SECRET_KEY is not set; production needs a random secret")

@@ -51,6 +51,14 @@ class TestConfiguration:
         with pytest.raises(ConfigError, match="JWT_SECRET_KEY"):
             load_settings(environ)
 
+    def test_production_refuses_the_light_password_hash_profile(self):
+        with pytest.raises(ConfigError, match="argon2id"):
+            load_settings(
+                {"CAREPACT_ENV": "production", "JWT_SECRET_KEY": STRONG_SECRET},
+                {"PASSWORD_HASH_PROFILE": "light"},
+            )
+        assert load_settings({"CAREPACT_ENV": "test"})["PASSWORD_HASH_PROFILE"] == "light"
+
     def test_settings_come_from_the_environment(self):
         settings = load_settings(
             {"MONGODB_URI": "mongodb://db.example:27017/cp", "ACCESS_TOKEN_TTL": "60", "PORT": "1"}

@@ -1,19 +1,37 @@
-"""Password hashing with argon2id (memory-hard)."""
+"""Password hashing with argon2id (memory-hard).
+
+Tests use a lighter argon2id profile (the `test` environment only; production refuses it)
+so that creating hundreds of accounts stays fast; verification reads the parameters from
+each stored hash, so hashes of either profile verify anywhere.
+"""
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 
-_hasher = PasswordHasher()
+HASH_PROFILES = {
+    "standard": PasswordHasher(),
+    "light": PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1),
+}
 # Verified against when the email is unknown, so both failures take the same time.
-_DUMMY_HASH = _hasher.hash("carepact-timing-equaliser")
+_DUMMY_HASHES = {
+    name: hasher.hash("carepact-timing-equaliser") for name, hasher in HASH_PROFILES.items()
+}
+
+
+def _profile() -> str:
+    return current_app.config["PASSWORD_HASH_PROFILE"]
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return HASH_PROFILES[_profile()].hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    hasher = HASH_PROFILES[_profile()]
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return hasher.verify(password_hash or _DUMMY_HASHES[_profile()], password) and bool(
+            password_hash
+        )
     except (VerificationError, InvalidHashError):
         return False
