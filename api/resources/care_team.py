@@ -114,7 +114,7 @@ def end(pid, member_id):
 @authenticated()
 @blp.response(200, AccessLogEntrySchema(many=True))
 @blp.paginate()
-def access_log(pid, pagination_parameters):
+def access_log(pid):
     """Who read or changed your records, newest first."""
     scope = patient_scope(pid, Need.SELF)
     return AccessLogEntry.objects(patient=scope.patient_id).order_by("-at", "-id")

@@ -24,7 +24,7 @@ def create_provider(data):
 @blp.arguments(ProviderQuerySchema, location="query")
 @blp.response(200, ProviderSchema(many=True))
 @blp.paginate()
-def list_providers(query, pagination_parameters):
+def list_providers(query):
     """The provider directory, for referrals; filter by `specialty`."""
     providers = User.objects(role="provider").order_by("name", "id")
     if query.get("specialty"):
