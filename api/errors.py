@@ -8,6 +8,7 @@ import logging
 from http import HTTPStatus
 
 from flask import current_app, json
+from mongoengine.errors import NotUniqueError
 from pymongo.errors import DuplicateKeyError, PyMongoError
 from werkzeug.exceptions import HTTPException
 
@@ -154,6 +155,12 @@ def handle_database_error(error: PyMongoError):
     )
 
 
+def handle_not_unique(error: NotUniqueError):
+    """mongoengine wraps a duplicate key on save in its own class; answer it like pymongo's."""
+    log.exception("unhandled duplicate key")
+    return problem(409, "This conflicts with a record that already exists.")
+
+
 def handle_unexpected(error: Exception):
     if isinstance(error, PyMongoError):
         return handle_database_error(error)
@@ -167,4 +174,5 @@ def register_error_handlers(app) -> None:
     app.register_error_handler(ApiError, handle_api_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(PyMongoError, handle_database_error)
+    app.register_error_handler(NotUniqueError, handle_not_unique)
     app.register_error_handler(Exception, handle_unexpected)

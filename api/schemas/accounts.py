@@ -18,8 +18,19 @@ def validate_timezone(value: str) -> None:
     ZoneInfo(value)
 
 
+class TrimmedString(ma.fields.String):
+    """Surrounding spaces (phone keyboards add them) are dropped before validation."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class EmailAddress(TrimmedString, ma.fields.Email):
+    pass
+
+
 def email_field(**kwargs):
-    return ma.fields.Email(validate=validate.Length(max=254), **kwargs)
+    return EmailAddress(validate=validate.Length(max=254), **kwargs)
 
 
 def password_field(**kwargs):
@@ -32,7 +43,7 @@ def password_field(**kwargs):
 
 
 def name_field(**kwargs):
-    return ma.fields.String(validate=validate.Length(min=1, max=200), **kwargs)
+    return TrimmedString(validate=validate.Length(min=1, max=200), **kwargs)
 
 
 def specialty_field(**kwargs):
@@ -59,6 +70,14 @@ class CliUserSchema(Schema):
 class QuietHoursSchema(Schema):
     start = LocalTime(required=True, metadata={"example": "22:00"})
     end = LocalTime(required=True, metadata={"example": "07:00"})
+
+    @ma.validates_schema
+    def _both_ends(self, data, **kwargs):
+        # A profile PATCH loads partially and marshmallow passes that down to nested schemas,
+        # but quiet hours are always replaced whole.
+        for name in ("start", "end"):
+            if name not in data:
+                raise ma.ValidationError("Missing data for required field.", name)
 
 
 class ProfileSchema(Schema):

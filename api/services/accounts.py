@@ -1,6 +1,6 @@
 """Accounts: creating users and changing what they may change about themselves."""
 
-from pymongo.errors import DuplicateKeyError
+from mongoengine.errors import NotUniqueError
 
 from api.clock import utcnow
 from api.errors import Conflict
@@ -29,7 +29,7 @@ def create_user(
     )
     try:
         user.save(force_insert=True)
-    except DuplicateKeyError:
+    except NotUniqueError:
         raise Conflict("An account with this email already exists.") from None
     return user
 

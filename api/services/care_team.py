@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo.errors import DuplicateKeyError
+from mongoengine.errors import NotUniqueError
 
 from api.clock import utcnow
 from api.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
@@ -91,7 +91,7 @@ def _activate(patient_id, provider_id, role, now) -> CareTeamMember:
     )
     try:
         member.save(force_insert=True)
-    except DuplicateKeyError:
+    except NotUniqueError:
         return CareTeamMember.objects(patient=patient_id, provider=provider_id, open=True).first()
     _changed(member)
     return member
@@ -117,7 +117,7 @@ def refer(patient_id, *, referred_by, provider_id: str, role: str, reason: str |
     )
     try:
         member.save(force_insert=True)
-    except DuplicateKeyError:
+    except NotUniqueError:
         raise Conflict(
             "This provider is already on the care team or has a pending referral."
         ) from None
@@ -148,11 +148,12 @@ def approve(patient_id, member_id: str, now) -> CareTeamMember:
 
 def end(scope, member_id: str, now) -> CareTeamMember:
     """The patient (or a managing caregiver) or that provider ends it; access stops at once."""
+    # Before the lookup: a caregiver without `manage` learns nothing about the member ids.
+    if scope.relation == "caregiver" and "manage" not in scope.permissions:
+        raise Forbidden("This caregiver grant does not include the 'manage' permission.")
     member = _member(scope.patient_id, member_id)
     if scope.relation == "team" and member.provider != scope.caller.id:
         raise Forbidden("A provider may end only their own membership.")
-    if scope.relation == "caregiver" and "manage" not in scope.permissions:
-        raise Forbidden("This caregiver grant does not include the 'manage' permission.")
     updated = CareTeamMember.objects(pk=member.pk, open=True).update_one(
         set__status="ended",
         unset__open=True,

@@ -25,13 +25,14 @@ def load(user_id: ObjectId) -> User:
 
 
 def update(user: User, changes: dict) -> User:
+    replans = bool(SCHEDULE_FIELDS & set(changes))
     if "quiet_hours" in changes:
         hours = changes.pop("quiet_hours")
         user.quiet_hours = QuietHours(**hours) if hours else None
     for name, value in changes.items():
         setattr(user, name, value.strip() if name == "name" else value)
     user.save()
-    if SCHEDULE_FIELDS & set(changes) or "quiet_hours" in changes:
+    if replans:
         for listener in _schedule_listeners:
             listener(user)
     return user

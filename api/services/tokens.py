@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from pymongo.errors import DuplicateKeyError
+from mongoengine.errors import NotUniqueError
 
 from api.clock import utcnow
 from api.errors import Unauthorized
@@ -86,7 +86,7 @@ def rotate(refresh_claims: dict, user) -> dict:
             family=refresh_claims["fam"],
             expires_at=_expiry_of(refresh_claims),
         ).save(force_insert=True)
-    except DuplicateKeyError:
+    except NotUniqueError:
         revoke_family(refresh_claims["fam"], "refresh_reuse")
         raise Unauthorized(
             "This refresh token was already used; every session of this sign-in has been "

@@ -1,0 +1,480 @@
+"""Accounts and tokens: sign-up, login, refresh rotation, logout, password change, rate limit."""
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from api import create_app
+from api.extensions import limiter
+from tests.factories import PASSWORD
+from tests.test_foundation import assert_problem
+
+REGISTER = "/api/v1/auth/register"
+LOGIN = "/api/v1/auth/login"
+REFRESH = "/api/v1/auth/refresh"
+LOGOUT = "/api/v1/auth/logout"
+ME = "/api/v1/me"
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login(client, email, password=PASSWORD, address="10.0.0.1"):
+    return client.post(
+        LOGIN, json={"email": email, "password": password}, environ_base={"REMOTE_ADDR": address}
+    )
+
+
+def signed_in(client, user) -> dict:
+    response = login(client, user.email)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+class TestRegister:
+    def test_a_patient_signs_up(self, client, mongo):
+        response = client.post(
+            REGISTER,
+            json={
+                "email": "  Ann.Lee@Example.ORG ",
+                "password": "long enough pw",
+                "name": " Ann Lee ",
+                "timezone": "Europe/Oslo",
+            },
+        )
+        assert response.status_code == 201, response.get_json()
+        body = response.get_json()
+        assert body["email"] == "ann.lee@example.org"
+        assert body["role"] == "patient" and body["timezone"] == "Europe/Oslo"
+        assert body["name"] == "Ann Lee"
+        assert "password" not in body and "password_hash" not in body
+        stored = mongo.users.find_one({"email": "ann.lee@example.org"})
+        assert str(stored["_id"]) == body["id"]
+        assert stored["password_hash"].startswith("$argon2id$")
+        assert "long enough pw" not in str(stored)
+
+    def test_the_signed_up_patient_can_log_in(self, client):
+        client.post(REGISTER, json={"email": "a@example.org", "password": "x" * 10, "name": "A"})
+        response = login(client, "A@EXAMPLE.org", "x" * 10)
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["token_type"] == "Bearer" and body["expires_in"] == 900
+        assert client.get(ME, headers=bearer(body["access_token"])).status_code == 200
+
+    def test_a_duplicate_email_in_another_case_is_409_and_stored_once(self, client, mongo):
+        first = {"email": "dup@example.org", "password": "x" * 10, "name": "One"}
+        assert client.post(REGISTER, json=first).status_code == 201
+        again = {**first, "email": "DUP@Example.Org", "name": "Two"}
+        body = assert_problem(client.post(REGISTER, json=again), 409)
+        assert "already exists" in body["detail"]
+        assert mongo.users.count_documents({}) == 1
+        assert mongo.users.find_one()["name"] == "One"
+
+    def test_the_email_index_is_unique(self, client, mongo):
+        client.post(REGISTER, json={"email": "u@example.org", "password": "x" * 10, "name": "U"})
+        unique = [i for i in mongo.users.index_information().values() if i.get("unique")]
+        assert [i["key"] for i in unique] == [[("email", 1)]]
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"email": "b@example.org", "password": "short", "name": "B"}, "password"),
+            ({"email": "b@example.org", "password": "x" * 129, "name": "B"}, "password"),
+            ({"email": "not-an-email", "password": "x" * 10, "name": "B"}, "email"),
+            ({"email": "b" * 250 + "@example.org", "password": "x" * 10, "name": "B"}, "email"),
+            ({"email": "b@example.org", "password": "x" * 10, "name": "B" * 201}, "name"),
+            ({"email": "b@example.org", "password": "x" * 10, "name": ""}, "name"),
+            ({"email": "b@example.org", "password": "x" * 10}, "name"),
+            ({"email": "b@example.org", "password": 1234567890, "name": "B"}, "password"),
+            ({"email": ["b@example.org"], "password": "x" * 10, "name": "B"}, "email"),
+            (
+                {"email": "b@example.org", "password": "x" * 10, "name": "B", "role": "admin"},
+                "role",
+            ),
+            ({"email": "b@example.org", "password": "x" * 10, "name": "B", "tz": "UTC"}, "tz"),
+            (
+                {"email": "b@example.org", "password": "x" * 10, "name": "B", "timezone": "Mars/X"},
+                "timezone",
+            ),
+            (
+                {"email": "b@example.org", "password": "x" * 10, "name": "B", "invite_code": "x"},
+                "invite_code",
+            ),
+        ],
+    )
+    def test_bad_sign_ups_are_422_naming_the_field_and_store_nothing(
+        self, client, mongo, body, field
+    ):
+        response = assert_problem(client.post(REGISTER, json=body), 422)
+        assert field in response["errors"], response
+        assert mongo.users.count_documents({}) == 0
+
+    def test_a_body_that_is_not_an_object_is_422(self, client, mongo):
+        assert_problem(client.post(REGISTER, json=["a", "b"]), 422)
+        assert mongo.users.count_documents({}) == 0
+
+
+class TestLogin:
+    def test_unknown_email_and_wrong_password_get_the_same_401(self, client, factory):
+        user = factory.patient()
+        unknown = login(client, "nobody@example.org")
+        wrong = login(client, user.email, "not the password")
+        first, second = assert_problem(unknown, 401), assert_problem(wrong, 401)
+        assert first == second
+        assert first["detail"] == "The email or password is not correct."
+
+    def test_an_account_without_a_login_cannot_log_in(self, client, mongo, factory):
+        child = factory.patient()
+        mongo.users.update_one({"_id": child.pk}, {"$unset": {"password_hash": 1}})
+        assert_problem(login(client, child.email), 401)
+
+    def test_bad_login_bodies_are_422(self, client):
+        body = assert_problem(client.post(LOGIN, json={"email": 5, "password": None}), 422)
+        assert set(body["errors"]) == {"email", "password"}
+        assert (
+            "extra"
+            in assert_problem(
+                client.post(LOGIN, json={"email": "a@b.c", "password": "p", "extra": 1}), 422
+            )["errors"]
+        )
+
+    def test_the_access_token_carries_role_and_family(self, app, client, factory):
+        from flask_jwt_extended import decode_token
+
+        provider = factory.provider()
+        pair = signed_in(client, provider)
+        with app.test_request_context():
+            access, refresh = (
+                decode_token(pair["access_token"]),
+                decode_token(pair["refresh_token"]),
+            )
+        assert access["role"] == "provider" and access["sub"] == str(provider.pk)
+        assert access["fam"] == refresh["fam"] and access["type"] == "access"
+        assert refresh["type"] == "refresh"
+        assert access["exp"] - access["iat"] == 900
+        assert refresh["exp"] - refresh["iat"] == 30 * 24 * 3600
+
+    def test_token_lifetimes_are_configurable(self, app_config, factory):
+        app = create_app({**app_config, "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=60)})
+        response = app.test_client().post(
+            LOGIN, json={"email": factory.patient().email, "password": PASSWORD}
+        )
+        assert response.get_json()["expires_in"] == 60
+
+
+class TestRefresh:
+    def test_refresh_rotates_and_the_old_refresh_token_is_spent(self, client, factory):
+        first = signed_in(client, factory.patient())
+        response = client.post(REFRESH, headers=bearer(first["refresh_token"]))
+        assert response.status_code == 200
+        second = response.get_json()
+        assert second["refresh_token"] != first["refresh_token"]
+        assert client.get(ME, headers=bearer(second["access_token"])).status_code == 200
+        third = client.post(REFRESH, headers=bearer(second["refresh_token"]))
+        assert third.status_code == 200
+
+    def test_reusing_a_spent_refresh_token_revokes_the_whole_family(self, client, factory):
+        patient = factory.patient()
+        first = signed_in(client, patient)
+        other_sign_in = signed_in(client, patient)
+        second = client.post(REFRESH, headers=bearer(first["refresh_token"])).get_json()
+
+        reuse = client.post(REFRESH, headers=bearer(first["refresh_token"]))
+        assert "already used" in assert_problem(reuse, 401)["detail"]
+        # The newest pair of that family is dead too: access and refresh.
+        assert_problem(client.get(ME, headers=bearer(second["access_token"])), 401)
+        assert_problem(client.post(REFRESH, headers=bearer(second["refresh_token"])), 401)
+        assert_problem(client.get(ME, headers=bearer(first["access_token"])), 401)
+        # Another sign-in of the same user is a different family and keeps working.
+        assert client.get(ME, headers=bearer(other_sign_in["access_token"])).status_code == 200
+
+    def test_an_access_token_cannot_refresh_and_a_refresh_token_cannot_call_the_api(
+        self, client, factory
+    ):
+        pair = signed_in(client, factory.patient())
+        assert_problem(client.post(REFRESH, headers=bearer(pair["access_token"])), 401)
+        assert_problem(client.get(ME, headers=bearer(pair["refresh_token"])), 401)
+
+    def test_garbage_and_missing_tokens_are_401(self, client):
+        assert_problem(client.post(REFRESH), 401)
+        assert_problem(client.post(REFRESH, headers=bearer("not.a.jwt")), 401)
+        assert_problem(client.get(ME, headers={"Authorization": "Basic abc"}), 401)
+
+    def test_a_token_signed_with_another_key_is_401(self, app_config, client, factory):
+        other = create_app({**app_config, "JWT_SECRET_KEY": "another-secret-" + "y" * 40})
+        patient = factory.patient()
+        with other.test_request_context():
+            from api.services import tokens
+
+            forged = tokens.issue_pair(patient)
+        assert_problem(client.get(ME, headers=bearer(forged["access_token"])), 401)
+
+    def test_refresh_for_a_deleted_account_is_401(self, client, mongo, factory):
+        patient = factory.patient()
+        pair = signed_in(client, patient)
+        mongo.users.delete_one({"_id": patient.pk})
+        assert_problem(client.post(REFRESH, headers=bearer(pair["refresh_token"])), 401)
+
+
+class TestLogout:
+    def test_logout_revokes_the_access_token_and_its_family_only(self, client, factory):
+        patient = factory.patient()
+        pair = signed_in(client, patient)
+        other = signed_in(client, patient)
+        response = client.post(LOGOUT, headers=bearer(pair["access_token"]))
+        assert response.status_code == 204 and response.data == b""
+        body = assert_problem(client.get(ME, headers=bearer(pair["access_token"])), 401)
+        assert body["detail"] == "The token has been revoked."
+        assert_problem(client.post(REFRESH, headers=bearer(pair["refresh_token"])), 401)
+        assert client.get(ME, headers=bearer(other["access_token"])).status_code == 200
+        assert client.post(REFRESH, headers=bearer(other["refresh_token"])).status_code == 200
+
+    def test_logout_needs_an_access_token(self, client, factory):
+        pair = signed_in(client, factory.patient())
+        assert_problem(client.post(LOGOUT), 401)
+        assert_problem(client.post(LOGOUT, headers=bearer(pair["refresh_token"])), 401)
+
+    def test_revocations_clean_themselves_up_with_a_ttl_index(self, client, mongo, factory):
+        pair = signed_in(client, factory.patient())
+        client.post(LOGOUT, headers=bearer(pair["access_token"]))
+        stored = list(mongo.revocations.find())
+        assert {doc["_id"].split(":")[0] for doc in stored} == {"jti", "family"}
+        assert all(doc["expires_at"] for doc in stored)
+        ttl = [
+            index
+            for index in mongo.revocations.index_information().values()
+            if "expireAfterSeconds" in index
+        ]
+        assert [(i["key"], i["expireAfterSeconds"]) for i in ttl] == [([("expires_at", 1)], 0)]
+        client.post(REFRESH, headers=bearer(signed_in(client, factory.patient())["refresh_token"]))
+        spent_ttl = mongo.spent_refresh_tokens.index_information()
+        assert any(i.get("expireAfterSeconds") == 0 for i in spent_ttl.values())
+
+    def test_revocation_holds_for_a_second_app_on_the_same_database(
+        self, app_config, client, factory
+    ):
+        pair = signed_in(client, factory.patient())
+        client.post(LOGOUT, headers=bearer(pair["access_token"]))
+        other_worker = create_app(app_config).test_client()
+        assert_problem(other_worker.get(ME, headers=bearer(pair["access_token"])), 401)
+
+
+class TestPasswordChange:
+    def test_a_password_change_revokes_every_token_but_a_new_login_works(self, client, factory):
+        patient = factory.patient()
+        first, second = signed_in(client, patient), signed_in(client, patient)
+        response = client.post(
+            "/api/v1/me/password",
+            json={"current_password": PASSWORD, "new_password": "a brand new one"},
+            headers=bearer(first["access_token"]),
+        )
+        assert response.status_code == 204
+        for pair in (first, second):
+            assert_problem(client.get(ME, headers=bearer(pair["access_token"])), 401)
+            assert_problem(client.post(REFRESH, headers=bearer(pair["refresh_token"])), 401)
+        assert_problem(login(client, patient.email), 401)
+        fresh = login(client, patient.email, "a brand new one")
+        assert fresh.status_code == 200
+        assert client.get(ME, headers=bearer(fresh.get_json()["access_token"])).status_code == 200
+        refreshed = client.post(REFRESH, headers=bearer(fresh.get_json()["refresh_token"]))
+        assert refreshed.status_code == 200
+
+    def test_a_wrong_current_password_is_422_and_changes_nothing(self, client, mongo, factory):
+        patient = factory.patient()
+        pair = signed_in(client, patient)
+        before = mongo.users.find_one({"_id": patient.pk})["password_hash"]
+        response = client.post(
+            "/api/v1/me/password",
+            json={"current_password": "wrong wrong", "new_password": "a brand new one"},
+            headers=bearer(pair["access_token"]),
+        )
+        assert "current_password" in assert_problem(response, 422)["errors"]
+        assert mongo.users.find_one({"_id": patient.pk})["password_hash"] == before
+        assert mongo.revocations.count_documents({}) == 0
+        assert client.get(ME, headers=bearer(pair["access_token"])).status_code == 200
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"current_password": PASSWORD, "new_password": "short"}, "new_password"),
+            ({"current_password": PASSWORD, "new_password": PASSWORD}, "new_password"),
+            ({"current_password": PASSWORD}, "new_password"),
+            ({"current_password": PASSWORD, "new_password": "y" * 129}, "new_password"),
+            ({"current_password": PASSWORD, "new_password": "y" * 12, "x": 1}, "x"),
+        ],
+    )
+    def test_bad_new_passwords_are_422(self, client, mongo, factory, body, field):
+        patient = factory.patient()
+        response = client.post("/api/v1/me/password", json=body, headers=factory.headers(patient))
+        assert field in assert_problem(response, 422)["errors"]
+        assert mongo.revocations.count_documents({}) == 0
+
+
+class TestLoginRateLimit:
+    """LOGIN_RATE_LIMIT is 5 failures per 5 minutes, per account and per client address."""
+
+    def test_repeated_failures_for_one_account_are_429_with_retry_after(self, client, factory):
+        patient = factory.patient()
+        for n in range(5):
+            assert_problem(login(client, patient.email, "wrong", address=f"10.1.0.{n}"), 401)
+        # Even the right password, from a fresh address, waits now: the account is locked.
+        limited = login(client, patient.email.upper(), address="10.1.0.99")
+        body = assert_problem(limited, 429)
+        assert int(limited.headers["Retry-After"]) > 0
+        assert "Traceback" not in str(body)
+        # Another account from another address is unaffected.
+        assert login(client, factory.patient().email, address="10.1.1.1").status_code == 200
+
+    def test_repeated_failures_from_one_address_are_429(self, client, factory):
+        for n in range(5):
+            assert_problem(login(client, f"nobody{n}@example.org", "x", address="10.2.0.1"), 401)
+        someone = factory.patient()
+        limited = login(client, someone.email, address="10.2.0.1")
+        assert_problem(limited, 429)
+        assert int(limited.headers["Retry-After"]) > 0
+        assert login(client, someone.email, address="10.2.0.2").status_code == 200
+
+    def test_successful_logins_are_not_counted(self, client, factory):
+        patient = factory.patient()
+        for _ in range(8):
+            assert login(client, patient.email, address="10.3.0.1").status_code == 200
+        for _ in range(4):
+            assert_problem(login(client, patient.email, "wrong", address="10.3.0.1"), 401)
+        assert login(client, patient.email, address="10.3.0.1").status_code == 200
+
+    def test_invalid_bodies_are_not_counted(self, client, factory):
+        patient = factory.patient()
+        for _ in range(8):
+            assert_problem(client.post(LOGIN, json={"email": patient.email}), 422)
+        assert login(client, patient.email).status_code == 200
+
+    def test_the_limit_is_shared_by_two_apps_on_one_database(
+        self, app, app_config, client, mongo, factory
+    ):
+        patient = factory.patient()
+        for n in range(3):
+            assert_problem(login(client, patient.email, "wrong", address=f"10.4.0.{n}"), 401)
+        # The counters live in the database, where every worker on every host sees them.
+        assert mongo.counters.count_documents({}) + mongo.windows.count_documents({}) > 0
+        second = create_app(app_config)
+        other_client = second.test_client()
+        for n in range(2):
+            assert_problem(login(other_client, patient.email, "wrong", address=f"10.4.1.{n}"), 401)
+        assert_problem(login(other_client, patient.email, address="10.4.2.1"), 429)
+        assert_problem(login(client, patient.email, address="10.4.2.2"), 429)
+        limiter.storage.close()
+
+    def test_the_limit_is_configurable(self, app_config, factory):
+        app = create_app({**app_config, "LOGIN_RATE_LIMIT": "2 per minute"})
+        client = app.test_client()
+        patient = factory.patient()
+        for _ in range(2):
+            assert_problem(login(client, patient.email, "wrong"), 401)
+        assert_problem(login(client, patient.email), 429)
+
+
+class TestProviders:
+    def new_provider(self, **overrides):
+        return {
+            "email": "new.doc@example.org",
+            "password": "a long password",
+            "name": "Dr. New",
+            "specialty": "Cardiology",
+            **overrides,
+        }
+
+    def test_an_admin_creates_a_provider_who_can_log_in(self, client, mongo, factory):
+        response = client.post(
+            "/api/v1/admin/providers",
+            json=self.new_provider(),
+            headers=factory.headers(factory.admin()),
+        )
+        assert response.status_code == 201, response.get_json()
+        body = response.get_json()
+        assert body["specialty"] == "cardiology" and body["email"] == "new.doc@example.org"
+        assert "password" not in body
+        document = mongo.users.find_one({"email": "new.doc@example.org"})
+        assert document["role"] == "provider" and str(document["_id"]) == body["id"]
+        token = login(client, "new.doc@example.org", "a long password").get_json()
+        me = client.get(ME, headers=bearer(token["access_token"])).get_json()
+        assert me["role"] == "provider"
+
+    @pytest.mark.parametrize("role", ["patient", "provider"])
+    def test_only_an_admin_may_create_providers(self, client, mongo, factory, role):
+        response = client.post(
+            "/api/v1/admin/providers",
+            json=self.new_provider(),
+            headers=factory.headers(factory.user(role)),
+        )
+        assert_problem(response, 403)
+        assert mongo.users.count_documents({"email": "new.doc@example.org"}) == 0
+        assert_problem(client.post("/api/v1/admin/providers", json=self.new_provider()), 401)
+
+    @pytest.mark.parametrize(
+        ("overrides", "field"),
+        [
+            ({"specialty": None}, "specialty"),
+            ({"specialty": "x" * 81}, "specialty"),
+            ({"password": "short"}, "password"),
+            ({"email": "nope"}, "email"),
+            ({"role": "admin"}, "role"),
+        ],
+    )
+    def test_bad_provider_bodies_are_422(self, client, mongo, factory, overrides, field):
+        body = {k: v for k, v in self.new_provider(**overrides).items() if v is not None}
+        response = client.post(
+            "/api/v1/admin/providers", json=body, headers=factory.headers(factory.admin())
+        )
+        assert field in assert_problem(response, 422)["errors"]
+        assert mongo.users.count_documents({"role": "provider"}) == 0
+
+    def test_a_taken_email_is_409(self, client, mongo, factory):
+        factory.patient(email="new.doc@example.org")
+        response = client.post(
+            "/api/v1/admin/providers",
+            json=self.new_provider(email="NEW.DOC@example.org"),
+            headers=factory.headers(factory.admin()),
+        )
+        assert_problem(response, 409)
+        assert mongo.users.count_documents({}) == 2
+
+    def test_providers_list_filters_by_specialty_and_is_paginated(self, client, factory):
+        me = factory.provider(specialty="primary care", name="Dr. A")
+        for n in range(3):
+            factory.provider(specialty="Endocrinology", name=f"Dr. Endo {n}")
+        factory.provider(specialty="cardiology", name="Dr. Heart")
+        factory.patient()
+        headers = factory.headers(me)
+        everyone = client.get("/api/v1/providers", headers=headers)
+        assert everyone.status_code == 200
+        assert [p["name"] for p in everyone.get_json()][:2] == ["Dr. A", "Dr. Endo 0"]
+        assert len(everyone.get_json()) == 5
+
+        page = client.get("/api/v1/providers?specialty=endocrinology&page_size=2", headers=headers)
+        assert page.status_code == 200
+        assert [p["name"] for p in page.get_json()] == ["Dr. Endo 0", "Dr. Endo 1"]
+        assert all(p["specialty"] == "endocrinology" for p in page.get_json())
+        pagination = json.loads(page.headers["X-Pagination"])
+        assert pagination["total"] == 3 and pagination["total_pages"] == 2
+        second = client.get(
+            "/api/v1/providers?specialty=Endocrinology&page=2&page_size=2", headers=headers
+        )
+        assert [p["name"] for p in second.get_json()] == ["Dr. Endo 2"]
+        assert client.get("/api/v1/providers?specialty=dentistry", headers=headers).json == []
+
+    def test_the_directory_is_for_providers_only(self, client, factory):
+        for role in ("patient", "admin"):
+            response = client.get("/api/v1/providers", headers=factory.headers(factory.user(role)))
+            assert_problem(response, 403)
+        assert_problem(client.get("/api/v1/providers"), 401)
+
+    @pytest.mark.parametrize(
+        "query", ["page_size=101", "page=0", "page=x", "specialty=" + "s" * 81]
+    )
+    def test_bad_directory_queries_are_422(self, client, factory, query):
+        response = client.get(
+            f"/api/v1/providers?{query}", headers=factory.headers(factory.provider())
+        )
+        assert_problem(response, 422)
