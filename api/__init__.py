@@ -6,6 +6,7 @@ from api import db
 from api.config import load_settings
 from api.extensions import api, jwt, limiter, spec_kwargs
 from api.http_headers import register_response_headers
+from api.json_body import StrictJSONProvider
 from api.observability import configure_logging, register_request_hooks
 from api.ratelimit_storage import storage_uri
 
@@ -38,6 +39,7 @@ API_SETTINGS = {
 def create_app(config: dict | None = None) -> Flask:
     settings = load_settings(overrides=config)
     app = Flask(__name__)
+    app.json = StrictJSONProvider(app)
     app.config.update(API_SETTINGS)
     app.config.update(settings)
     configure_logging(app.config["LOG_LEVEL"])

@@ -11,6 +11,7 @@ from flask_smorest.pagination import Page
 from flask_smorest.utils import prepare_response
 
 from api.errors import PROBLEM_JSON, register_error_handlers
+from api.json_body import StrictArgumentsParser
 from api.schemas.problem import ProblemSchema
 
 
@@ -51,6 +52,7 @@ class Blueprint(flask_smorest.Blueprint):
     """Every paginated list returns `X-Pagination` with total, page counts and links."""
 
     PAGINATION_HEADER_NAME = "X-Pagination"
+    ARGUMENTS_PARSER = StrictArgumentsParser()
 
     def paginate(self, pager=QueryPage, **kwargs):
         return super().paginate(pager, **kwargs)

@@ -1,0 +1,101 @@
+"""Hostile input: huge bodies, deep nesting, broken encodings, NoSQL-injection shapes.
+
+Each gets a clear 4xx problem+json, never a 500, and nothing is stored.
+"""
+
+import json
+
+import pytest
+
+from tests.test_foundation import assert_problem
+
+LOGIN = "/api/v1/auth/login"
+REGISTER = "/api/v1/auth/register"
+
+
+def post_raw(client, path, raw: bytes, **kwargs):
+    return client.post(path, data=raw, content_type="application/json", **kwargs)
+
+
+@pytest.mark.parametrize("size", [1024 * 1024 + 1, 50 * 1024 * 1024])
+def test_oversized_bodies_are_413_before_parsing(client, mongo, size):
+    response = post_raw(client, REGISTER, b"{" + b" " * size + b"}")
+    assert_problem(response, 413)
+    assert mongo.users.count_documents({}) == 0
+
+
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_deeply_nested_json_is_400(client, depth):
+    body = ("[" * depth + "]" * depth).encode()
+    assert_problem(post_raw(client, LOGIN, body), 400)
+    nested = ('{"email": ' + "[" * depth + "]" * depth + "}").encode()
+    assert_problem(post_raw(client, LOGIN, nested), 400)
+
+
+def test_invalid_utf8_is_400(client, mongo):
+    body = b'{"email": "a\xff@example.org", "password": "correct horse", "name": "X"}'
+    response = post_raw(client, REGISTER, body)
+    body_json = assert_problem(response, 400)
+    assert "JSON" in body_json["detail"]
+    assert mongo.users.count_documents({}) == 0
+
+
+def test_a_lone_surrogate_is_400_and_nothing_is_stored(client, mongo):
+    body = b'{"email": "s@example.org", "password": "correct horse", "name": "\\ud800"}'
+    assert_problem(post_raw(client, REGISTER, body), 400)
+    assert mongo.users.count_documents({}) == 0
+
+
+def test_nul_in_a_key_is_400(client):
+    assert_problem(post_raw(client, LOGIN, b'{"em\\u0000ail": "x"}'), 400)
+
+
+@pytest.mark.parametrize(
+    "unicode_name",
+    ["Zoë Ångström", "李小龙", "\u202eevil", "👩\u200d⚕️ Dr.", "a\u0000b", "\U0010ffff"],
+)
+def test_unicode_edge_cases_round_trip(client, factory, mongo, unicode_name):
+    patient = factory.patient()
+    response = client.patch(
+        "/api/v1/me", json={"name": unicode_name}, headers=factory.headers(patient)
+    )
+    assert response.status_code == 200
+    assert response.get_json()["name"] == unicode_name
+    assert mongo.users.find_one({"_id": patient.pk})["name"] == unicode_name
+
+
+@pytest.mark.parametrize(
+    "email",
+    [{"$gt": ""}, {"$ne": None}, {"$where": "sleep(1000)"}, ["a@example.org"], 1],
+)
+def test_operator_shapes_never_reach_a_query(client, factory, email):
+    factory.patient(email="victim@example.org")
+    response = client.post(LOGIN, json={"email": email, "password": {"$gt": ""}})
+    body = assert_problem(response, 422)
+    assert {"email", "password"} <= set(body["errors"])
+
+
+def test_dotted_and_dollar_keys_are_unknown_fields(client, factory, mongo):
+    patient = factory.patient()
+    response = client.patch(
+        "/api/v1/me",
+        json={"$set": {"role": "admin"}, "quiet_hours.start": "00:00"},
+        headers=factory.headers(patient),
+    )
+    body = assert_problem(response, 422)
+    assert {"$set", "quiet_hours.start"} <= set(body["errors"])
+    assert mongo.users.find_one({"_id": patient.pk})["role"] == "patient"
+
+
+def test_operator_shapes_in_the_query_string_are_plain_strings(client, factory):
+    provider = factory.provider(specialty="cardiology")
+    headers = factory.headers(provider)
+    # Unknown query parameters (cache-busters and the like) are ignored, never interpreted.
+    response = client.get("/api/v1/providers?specialty[$ne]=cardiology", headers=headers)
+    assert response.status_code == 200
+    assert [p["id"] for p in response.get_json()] == [str(provider.pk)]
+    response = client.get(
+        "/api/v1/providers", query_string={"specialty": json.dumps({"$ne": "x"})}, headers=headers
+    )
+    assert response.status_code == 200
+    assert response.get_json() == []
