@@ -144,14 +144,31 @@ def record_access(scope: Scope, action: str, now: datetime) -> None:
     ).save()
 
 
+_ADMISSION_KEY = "carepact.admission"
+
+
+def admit(pid: str, *, now: datetime | None = None) -> Scope:
+    """The caller's relation to `{pid}`, resolved once per request; 404 when there is none.
+
+    `authenticated()` calls this before the body or query string is parsed, so a stranger
+    gets the same 404 whatever they send and never learns what a route would accept.
+    """
+    # Kept in the WSGI environ, which lives exactly as long as the request (`g` may outlive it).
+    admitted = request.environ.get(_ADMISSION_KEY)
+    if admitted is not None and admitted[0] == pid:
+        return admitted[1]
+    who = caller()
+    scope = _relation(_parse_pid(pid, who), who, now or utcnow())
+    if scope is None:
+        raise NotFound()
+    request.environ[_ADMISSION_KEY] = (pid, scope)
+    return scope
+
+
 def patient_scope(pid: str, need: Need = Need.VIEW, *, now: datetime | None = None) -> Scope:
     """Resolve `{pid}` for the signed-in caller, or raise 404 / 403."""
     now = now or utcnow()
-    who = caller()
-    patient_id = _parse_pid(pid, who)
-    scope = _relation(patient_id, who, now)
-    if scope is None:
-        raise NotFound()
+    scope = admit(pid, now=now)
     _check_need(scope, need)
     if scope.on_behalf:
         rule = request.url_rule.rule if request.url_rule else request.path

@@ -36,7 +36,11 @@ def caller() -> Caller:
 
 
 def authenticated(*roles: str, refresh: bool = False):
-    """Require a valid, unrevoked token; with `roles`, a caller of one of them (else 403)."""
+    """Require a valid, unrevoked token; with `roles`, a caller of one of them (else 403).
+
+    On a patient-scoped route (`{pid}`), a caller with no relation to that patient is turned
+    away with 404 here, before anything else about the request is looked at.
+    """
 
     def decorate(view):
         @functools.wraps(view)
@@ -46,6 +50,10 @@ def authenticated(*roles: str, refresh: bool = False):
             g.caller_id = str(who.id)
             if roles and who.role not in roles:
                 raise Forbidden(f"This action is for {' or '.join(roles)} accounts.")
+            if "pid" in kwargs:
+                from api.access import admit  # api.access builds on this module
+
+                admit(kwargs["pid"])
             return view(*args, **kwargs)
 
         wrapper._carepact_auth = True
