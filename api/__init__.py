@@ -6,6 +6,7 @@ from api import db
 from api.config import load_settings
 from api.extensions import api, jwt, limiter, spec_kwargs
 from api.http_headers import register_response_headers
+from api.idempotency import register_idempotency
 from api.json_body import StrictJSONProvider
 from api.observability import configure_logging, register_request_hooks
 from api.ratelimit_storage import storage_uri
@@ -48,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_blueprints(app)
     register_request_hooks(app)
     register_response_headers(app)
+    register_idempotency(app)
     register_commands(app)
     return app
 
