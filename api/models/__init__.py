@@ -1,3 +1,11 @@
 """mongoengine documents, one module per aggregate. Importing this registers them all."""
 
-from api.models import agreement, care_team, caregiver, token, user  # noqa: F401
+from api.models import (  # noqa: F401
+    agreement,
+    care_team,
+    caregiver,
+    clinic,
+    education,
+    token,
+    user,
+)

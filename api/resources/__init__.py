@@ -1,6 +1,6 @@
 """One Blueprint per resource; BLUEPRINTS is the order they are registered in."""
 
-from api.resources import auth, care_team, health, me, providers
+from api.resources import auth, care_team, clinics, education, health, me, providers
 
 BLUEPRINTS = [
     health.blp,
@@ -8,4 +8,6 @@ BLUEPRINTS = [
     me.blp,
     providers.blp,
     care_team.blp,
+    education.blp,
+    clinics.blp,
 ]

@@ -2,7 +2,7 @@
 
 from api.clock import utcnow
 from api.models.care_team import CareTeamMember
-from api.services import accounts
+from api.services import accounts, education
 
 DEMO_PASSWORD = "carepact-demo-1"  # noqa: S105 - printed for the demo on purpose
 DEMO_ACCOUNTS = [
@@ -47,6 +47,7 @@ def seed() -> list[str]:
             open=True,
             activated_at=now,
         ).save()
+    education.load_starter_library()
     lines = ["CarePact demo logins (password for all: " + DEMO_PASSWORD + ")"]
     lines += [f"  {spec['role']:<9} {spec['email']}" for spec in DEMO_ACCOUNTS]
     return lines
