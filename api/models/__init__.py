@@ -6,6 +6,7 @@ from api.models import (  # noqa: F401
     caregiver,
     clinic,
     education,
+    medication,
     token,
     user,
 )

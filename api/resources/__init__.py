@@ -1,6 +1,6 @@
 """One Blueprint per resource; BLUEPRINTS is the order they are registered in."""
 
-from api.resources import auth, care_team, clinics, education, health, me, providers
+from api.resources import auth, care_team, clinics, education, health, me, medications, providers
 
 BLUEPRINTS = [
     health.blp,
@@ -8,6 +8,7 @@ BLUEPRINTS = [
     me.blp,
     providers.blp,
     care_team.blp,
+    medications.blp,
     education.blp,
     clinics.blp,
 ]
