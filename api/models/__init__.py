@@ -7,6 +7,8 @@ from api.models import (  # noqa: F401
     clinic,
     education,
     medication,
+    notification,
+    reminder,
     token,
     user,
 )

@@ -1,6 +1,16 @@
 """One Blueprint per resource; BLUEPRINTS is the order they are registered in."""
 
-from api.resources import auth, care_team, clinics, education, health, me, medications, providers
+from api.resources import (
+    auth,
+    care_team,
+    clinics,
+    education,
+    health,
+    me,
+    medications,
+    notifications,
+    providers,
+)
 
 BLUEPRINTS = [
     health.blp,
@@ -8,6 +18,7 @@ BLUEPRINTS = [
     me.blp,
     providers.blp,
     care_team.blp,
+    notifications.blp,
     medications.blp,
     education.blp,
     clinics.blp,
