@@ -1,16 +1,6 @@
 """One Blueprint per resource; BLUEPRINTS is the order they are registered in."""
 
-from api.resources import (
-    auth,
-    care_team,
-    clinics,
-    education,
-    health,
-    me,
-    medications,
-    notifications,
-    providers,
-)
+from api.resources import auth, care_team, clinics, education, health, me, medications, providers
 
 BLUEPRINTS = [
     health.blp,
@@ -18,7 +8,6 @@ BLUEPRINTS = [
     me.blp,
     providers.blp,
     care_team.blp,
-    notifications.blp,
     medications.blp,
     education.blp,
     clinics.blp,
