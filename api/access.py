@@ -82,20 +82,33 @@ def _parse_pid(pid: str, who: Caller) -> ObjectId:
         raise NotFound() from None
 
 
+def _grant_level(grant: Grant) -> int:
+    return max(_CAREGIVER_LEVELS[p] for p in grant.permissions)
+
+
 def grant_in_force(grant: Grant, today: date) -> bool:
     return grant.status == "active" and (grant.expires_on is None or today <= grant.expires_on)
 
 
-def _caregiver_grant(patient_id: ObjectId, who: Caller, now: datetime) -> Grant | None:
-    grant = Grant.objects(caregiver=who.id, patient=patient_id, status="active").first()
-    if grant is None:
+def _caregiver_scope(patient_id: ObjectId, who: Caller, now: datetime) -> Scope | None:
+    """The caller's grant in force today, in the patient's time zone (redeeming a new code
+    ends the previous one, so there is one; a race may briefly leave two: take the stronger).
+    """
+    grants = list(Grant.objects(caregiver=who.id, patient=patient_id, status="active"))
+    if not grants:
         return None
-    if grant.expires_on is not None:
-        zone = User.objects(pk=patient_id).only("timezone").first()
-        today = now.astimezone(ZoneInfo(zone.timezone if zone else "UTC")).date()
-        if not grant_in_force(grant, today):
+    patient = None
+    if any(g.expires_on is not None for g in grants):
+        # Loaded in full, so the route's `scope.patient` costs no second read.
+        patient = User.objects(pk=patient_id, role="patient").first()
+        if patient is None:
             return None
-    return grant
+        today = now.astimezone(ZoneInfo(patient.timezone or "UTC")).date()
+        grants = [g for g in grants if grant_in_force(g, today)]
+        if not grants:
+            return None
+    grant = max(grants, key=_grant_level)
+    return Scope(patient_id, who, "caregiver", grant=grant, _patient=patient)
 
 
 def _relation(patient_id: ObjectId, who: Caller, now: datetime) -> Scope | None:
@@ -107,10 +120,7 @@ def _relation(patient_id: ObjectId, who: Caller, now: datetime) -> Scope | None:
         ).first()
         if membership is not None:
             return Scope(patient_id, who, "team", membership=membership)
-    grant = _caregiver_grant(patient_id, who, now)
-    if grant is not None:
-        return Scope(patient_id, who, "caregiver", grant=grant)
-    return None
+    return _caregiver_scope(patient_id, who, now)
 
 
 def _check_need(scope: Scope, need: Need) -> None:
@@ -128,8 +138,7 @@ def _check_need(scope: Scope, need: Need) -> None:
         if need is Need.MANAGE:
             raise Forbidden("Only the patient or their caregiver may do this.")
         return
-    held = max(_CAREGIVER_LEVELS[p] for p in scope.grant.permissions)
-    if held < _NEEDED_LEVEL[need]:
+    if _grant_level(scope.grant) < _NEEDED_LEVEL[need]:
         raise Forbidden(f"This caregiver grant does not include the '{need}' permission.")
 
 

@@ -3,8 +3,9 @@
 The first request with a key claims it (a unique document); its response is stored when it
 completes. A retry with the same key and the same request gets that response again, marked
 `Idempotent-Replayed: true`; the same key with a different request is a 422; a retry while
-the first is still running is a 409 with Retry-After. Server errors release the key so the
-request can be retried for real. Keys are scoped to the signed-in user and kept 24 hours.
+the first is still running is a 409 with Retry-After. Server errors and refusals (401, 403,
+404) release the key so the request can be retried for real. Keys are scoped to the
+signed-in user and kept 24 hours.
 """
 
 import hashlib
@@ -25,6 +26,9 @@ HEADER = "Idempotency-Key"
 KEEP_FOR = timedelta(hours=24)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REPLAYED_HEADERS = ("Location", "ETag", "X-Pagination")
+# A refused request did nothing worth replaying, and a caller turned away from a patient's
+# records must leave no trace there (the BOLA matrix checks every collection).
+REFUSED = frozenset({401, 403, 404})
 _VALID_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 
@@ -101,7 +105,7 @@ def store_outcome(response):
     record_id = g.pop("idempotency_record", None)
     if record_id is None:
         return response
-    if response.status_code >= 500:
+    if response.status_code >= 500 or response.status_code in REFUSED:
         IdempotencyRecord.objects(id=record_id).delete()
         return response
     IdempotencyRecord.objects(id=record_id).update_one(

@@ -7,6 +7,7 @@ from api.clock import utcnow
 from api.ids import new_id
 from api.models.agreement import Agreement, AgreementContent, AgreementVersion, Goal, Target
 from api.models.care_team import CareTeamMember
+from api.models.caregiver import Grant
 from api.services import accounts, tokens
 
 PASSWORD = "correct horse battery"
@@ -44,6 +45,23 @@ class Factory:
             status=status,
             open=status != "ended",
             activated_at=now if status != "pending" else None,
+            ended_at=now if status == "ended" else None,
+        ).save()
+
+    def grant(
+        self, patient, caregiver, *, permissions=("view",), status="active", expires_on=None
+    ):
+        """A caregiver grant stored directly; `permissions` are stored as given (cumulative)."""
+        now = utcnow()
+        return Grant(
+            patient=patient.pk,
+            caregiver=caregiver.pk,
+            relationship="parent",
+            permissions=list(permissions),
+            status=status,
+            expires_on=expires_on,
+            created_by=patient.pk,
+            activated_at=now,
             ended_at=now if status == "ended" else None,
         ).save()
 

@@ -5,11 +5,18 @@ import mongoengine as me
 from api.models.base import TimestampedDocument
 
 RELATIONSHIPS = ("parent", "guardian", "spouse", "other")
+# Cumulative, weakest first: a grant stores every permission up to the strongest it holds.
 PERMISSIONS = ("view", "log", "manage")
 GRANT_STATUSES = ("pending", "active", "ended")
 
 
 class Grant(TimestampedDocument):
+    """One code, then one caregiver: pending until redeemed, active until it ends.
+
+    `code_hash` stays after redemption so a reused code is recognised; the code itself is
+    never stored.
+    """
+
     patient = me.ObjectIdField(required=True)
     caregiver = me.ObjectIdField()
     relationship = me.StringField(required=True, choices=RELATIONSHIPS)

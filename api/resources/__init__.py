@@ -1,6 +1,17 @@
 """One Blueprint per resource; BLUEPRINTS is the order they are registered in."""
 
-from api.resources import auth, care_team, clinics, education, health, me, medications, providers
+from api.resources import (
+    auth,
+    care_team,
+    caregivers,
+    clinics,
+    education,
+    health,
+    me,
+    medications,
+    patients,
+    providers,
+)
 
 BLUEPRINTS = [
     health.blp,
@@ -8,6 +19,8 @@ BLUEPRINTS = [
     me.blp,
     providers.blp,
     care_team.blp,
+    patients.blp,
+    caregivers.blp,
     medications.blp,
     education.blp,
     clinics.blp,
