@@ -49,12 +49,10 @@ def _provider_for_minor(scope: Scope, *, minor_age: int, now: datetime, act: str
         raise Forbidden(f"A provider may {act} caregivers only for a minor.")
 
 
-def _within_own_grant(own: Grant, permissions: list[str], expires_on: date | None) -> None:
-    """A caregiver hands on at most what they hold: no stronger, no longer."""
-    if not set(permissions) <= set(own.permissions):
-        raise field_error(
-            "permissions", f"You can grant at most what you hold: {', '.join(own.permissions)}."
-        )
+def _no_longer_than_own(own: Grant, expires_on: date | None) -> None:
+    """A caregiver hands on no more than it holds. Only `manage` may issue, and `manage`
+    holds every permission, so "more" can only mean longer.
+    """
     if own.expires_on is not None and (expires_on is None or expires_on > own.expires_on):
         raise field_error(
             "expires_on",
@@ -84,7 +82,7 @@ def issue(
             f"Must be today or later in the patient's time zone (today is {today.isoformat()}).",
         )
     if scope.relation == "caregiver":
-        _within_own_grant(scope.grant, permissions, expires_on)
+        _no_longer_than_own(scope.grant, expires_on)
     code = new_code()
     grant = Grant(
         patient=scope.patient_id,
