@@ -47,9 +47,7 @@ class TestDelivery:
         assert note["kind"] == "goal_reminder"
         assert note["title"] == "Walk 30 minutes"
         assert note["created_at"] == utc(2025, 1, 15, 16, 0)
-        response = client.get(
-            "/api/v1/patients/me/notifications", headers=factory.headers(patient)
-        )
+        response = client.get("/api/v1/patients/me/notifications", headers=factory.headers(patient))
         assert response.status_code == 200
         [shown] = response.get_json()
         assert shown["kind"] == "goal_reminder"
@@ -197,9 +195,7 @@ class TestIndexes:
         now = utc(2025, 1, 15, 8, 0)
         tick(now)
         plans = [
-            mongo.reminder_slices.find(
-                {"open": True, "lease_until": {"$lte": now}}
-            )
+            mongo.reminder_slices.find({"open": True, "lease_until": {"$lte": now}})
             .sort([("open", 1), ("lease_until", 1)])
             .explain(),
             mongo.reminder_occurrences.find(

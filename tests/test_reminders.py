@@ -106,7 +106,12 @@ class TestStoring:
         ]
         assert {o["status"] for o in stored} == {"pending"}
         slices = sorted(s["_id"] for s in mongo.reminder_slices.find({"open": True}))
-        assert slices == [utc(2025, 1, 15, 4), utc(2025, 1, 15, 16), utc(2025, 1, 16, 4), utc(2025, 1, 16, 16)]
+        assert slices == [
+            utc(2025, 1, 15, 4),
+            utc(2025, 1, 15, 16),
+            utc(2025, 1, 16, 4),
+            utc(2025, 1, 16, 16),
+        ]
 
     def test_two_patients_with_the_same_goal_id_each_get_their_own(self, factory, mongo):
         provider = factory.provider()
