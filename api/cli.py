@@ -41,4 +41,14 @@ def seed_demo_command():
         click.echo(line)
 
 
-COMMANDS = [create_user_command, seed_demo_command]
+@click.command("rebuild-adherence")
+def rebuild_adherence_command():
+    """Rebuild every adherence rollup and summary from the log entries."""
+    from api.clock import utcnow
+    from api.services import adherence
+
+    patients, entries = adherence.rebuild_all(now=utcnow())
+    click.echo(f"rebuilt adherence of {patients} patients from {entries} entries")
+
+
+COMMANDS = [create_user_command, seed_demo_command, rebuild_adherence_command]

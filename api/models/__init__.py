@@ -6,6 +6,8 @@ from api.models import (  # noqa: F401
     caregiver,
     clinic,
     education,
+    idempotency,
+    log,
     medication,
     notification,
     reminder,

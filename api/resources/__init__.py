@@ -1,14 +1,19 @@
 """One Blueprint per resource; BLUEPRINTS is the order they are registered in."""
 
 from api.resources import (
+    adherence,
+    agreement_templates,
+    agreements,
     auth,
     care_team,
     caregivers,
     clinics,
     education,
     health,
+    logs,
     me,
     medications,
+    notifications,
     patients,
     providers,
 )
@@ -21,7 +26,12 @@ BLUEPRINTS = [
     care_team.blp,
     patients.blp,
     caregivers.blp,
-    medications.blp,
+    notifications.blp,
+    agreements.blp,
+    agreement_templates.blp,
     education.blp,
     clinics.blp,
+    logs.blp,
+    adherence.blp,
+    medications.blp,
 ]

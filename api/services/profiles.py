@@ -10,10 +10,17 @@ from api.models.user import QuietHours, User
 # Settings that change when reminders are due; listeners re-plan them at once.
 SCHEDULE_FIELDS = frozenset({"timezone", "reminder_time", "quiet_hours"})
 _schedule_listeners: list[Callable[[User], None]] = []
+_profile_listeners: list[Callable[[User], None]] = []
 
 
 def on_schedule_change(listener: Callable[[User], None]) -> Callable[[User], None]:
     _schedule_listeners.append(listener)
+    return listener
+
+
+def on_profile_change(listener: Callable[[User], None]) -> Callable[[User], None]:
+    """Register `listener(user)`, called after every profile change (copies of it follow)."""
+    _profile_listeners.append(listener)
     return listener
 
 
@@ -35,4 +42,6 @@ def update(user: User, changes: dict) -> User:
     if replans:
         for listener in _schedule_listeners:
             listener(user)
+    for listener in _profile_listeners:
+        listener(user)
     return user

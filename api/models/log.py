@@ -1,0 +1,135 @@
+"""Log entries (the source) and what is derived from them: rollups and the patient summary.
+
+Hot paths write these collections with pymongo directly (one round trip each); the
+Documents declare the shape and, above all, the indexes every query path uses.
+"""
+
+import mongoengine as me
+
+LIVE = "live"
+DELETED = "deleted"  # a tombstone: kept so syncing phones learn of the deletion
+VOID = "void"  # fills a sequence number that was allocated but not used (see services.logs)
+STATES = (LIVE, DELETED, VOID)
+SOURCES = ("app", "provider", "device")
+
+
+class EntryRevision(me.EmbeddedDocument):
+    """The state an entry had before an edit or deletion, and who changed it."""
+
+    value = me.FloatField()
+    entered_value = me.FloatField()
+    entered_unit = me.StringField(max_length=20)
+    occurred_at = me.DateTimeField()
+    note = me.StringField(max_length=1000)
+    changed_at = me.DateTimeField(required=True)
+    changed_by = me.ObjectIdField()
+    change = me.StringField(max_length=10)
+
+
+class LogEntry(me.Document):
+    """One thing a patient did, against a goal. `uid` is the client-chosen UUID.
+
+    `seq` is the patient's change sequence number of the entry's latest change: sync reads
+    changes in `seq` order. A deleted entry stays as a tombstone with a new `seq`.
+    """
+
+    patient = me.ObjectIdField(required=True)
+    uid = me.StringField(required=True, max_length=64)
+    seq = me.IntField(required=True)
+    state = me.StringField(required=True, choices=STATES, default=LIVE)
+    agreement = me.ObjectIdField()
+    goal_id = me.StringField(max_length=40)
+    measure = me.StringField(max_length=40)
+    occurred_at = me.DateTimeField()
+    # The patient's zone when the entry was logged, and the local day/period it counts for.
+    tz = me.StringField(max_length=64)
+    local_date = me.StringField(max_length=10)
+    period_key = me.StringField(max_length=10)
+    value = me.FloatField()  # in the measure's canonical unit
+    entered_value = me.FloatField()  # what the patient typed
+    entered_unit = me.StringField(max_length=20)
+    # False when a reading is outside the goal's target (glucose, blood pressure).
+    in_target = me.BooleanField()
+    note = me.StringField(max_length=1000)
+    source = me.StringField(choices=SOURCES)
+    recorded_by = me.ObjectIdField()
+    body_hash = me.StringField(max_length=64)
+    history = me.EmbeddedDocumentListField(EntryRevision, default=list)
+    created_at = me.DateTimeField()
+    updated_at = me.DateTimeField()
+    changed_at = me.DateTimeField()
+    deleted_at = me.DateTimeField()
+
+    meta = {
+        "collection": "log_entries",
+        "indexes": [
+            {"fields": ["patient", "uid"], "unique": True, "name": "one_entry_per_id"},
+            {"fields": ["patient", "seq"], "unique": True, "name": "change_sequence"},
+            {"fields": ["patient", "state", "-occurred_at"]},
+            {"fields": ["patient", "goal_id", "state", "-occurred_at"]},
+            {"fields": ["patient", "goal_id", "period_key", "state"]},
+        ],
+    }
+
+
+class Rollup(me.Document):
+    """A goal's entries for one local day (or ISO week) of a patient, combined.
+
+    `_id` is "<patient>:<goal id>:<period key>". Counters move by `$inc` on every write,
+    edit and delete; `met` and `value` are rewritten only when they change, guarded by `rev`.
+    `items` (uid → [occurred_at, value]) is kept for "last reading counts" measures only.
+    """
+
+    id = me.StringField(primary_key=True)
+    patient = me.ObjectIdField(required=True)
+    goal_id = me.StringField(required=True, max_length=40)
+    period = me.StringField(required=True, choices=("day", "week"))
+    key = me.StringField(required=True, max_length=10)
+    start = me.StringField(required=True, max_length=10)  # first local date of the period
+    count = me.IntField(default=0)
+    total = me.FloatField(default=0)
+    out = me.IntField(default=0)  # readings outside the target
+    items = me.DictField()
+    last_at = me.DateTimeField()
+    met = me.BooleanField()
+    value = me.FloatField()
+    rev = me.IntField(default=0)
+    # Set by the nightly close-out: a period that ended with nothing met is a missed one.
+    closed = me.BooleanField()
+
+    meta = {
+        "collection": "adherence_rollups",
+        "indexes": [("patient", "start"), ("patient", "goal_id", "start")],
+    }
+
+
+class GoalActivity(me.EmbeddedDocument):
+    last_at = me.DateTimeField()
+
+
+class AdherenceSummary(me.Document):
+    """One per patient (`_id` = patient id): what the provider panel shows, and the counter.
+
+    `seq` is the patient's change sequence; `tz` and `glucose_unit` mirror the profile so
+    the logging path needs no user read (the profile listener keeps them current).
+    """
+
+    id = me.ObjectIdField(primary_key=True)
+    seq = me.IntField(default=0)
+    tz = me.StringField(max_length=64)
+    glucose_unit = me.StringField(max_length=10)
+    last_logged_at = me.DateTimeField()
+    last_out_of_range_at = me.DateTimeField()
+    goals = me.MapField(me.EmbeddedDocumentField(GoalActivity))
+    days_7d = me.IntField()
+    met_7d = me.IntField()
+    adherence_7d = me.FloatField()
+    days_30d = me.IntField()
+    met_30d = me.IntField()
+    adherence_30d = me.FloatField()
+    out_of_range_7d = me.IntField()
+    flags = me.ListField(me.StringField(max_length=40), default=list)
+    computed_on = me.StringField(max_length=10)
+    updated_at = me.DateTimeField()
+
+    meta = {"collection": "adherence_summaries", "indexes": ["flags", "adherence_30d"]}

@@ -1,0 +1,136 @@
+"""Log entries: write (one, or a batch from an offline phone), list and sync, edit, delete."""
+
+from flask import jsonify
+from flask.views import MethodView
+from marshmallow import ValidationError
+
+from api.access import Need, patient_scope
+from api.auth import authenticated
+from api.clock import utcnow
+from api.errors import ValidationFailed, flatten_errors
+from api.extensions import Blueprint
+from api.schemas.logs import (
+    BatchResponseSchema,
+    LogBatchSchema,
+    LogChangesSchema,
+    LogEntryCreateSchema,
+    LogEntryPatchSchema,
+    LogEntrySchema,
+    LogQuerySchema,
+)
+from api.services import logs
+
+blp = Blueprint("logs", __name__, url_prefix="/api/v1", description="Log entries and sync.")
+
+_entry = LogEntrySchema()
+_changes = LogChangesSchema()
+_item_loader = LogEntryCreateSchema()
+
+
+def _load_item(raw):
+    if not isinstance(raw, dict):
+        raise ValidationFailed({"_body": ["Each entry must be an object."]})
+    try:
+        return _item_loader.load(raw)
+    except ValidationError as error:
+        raise ValidationFailed(flatten_errors(error.messages)) from None
+
+
+@blp.route("/patients/<pid>/logs")
+class Logs(MethodView):
+    @authenticated()
+    @blp.arguments(LogQuerySchema, location="query")
+    @blp.response(200, LogEntrySchema(many=True))
+    @blp.paginate(pager=None)
+    @blp.alt_response(422, description="A bad filter or cursor.")
+    def get(self, query, pid, pagination_parameters):
+        """Entries, newest first (filters `goal_id`, `from`, `to`); or, with `since`, sync.
+
+        With `?since=<cursor>` the body is instead `{changes, next_cursor, has_more}`
+        (`LogChanges`): every change after the cursor once, in order, deletions as entries
+        with `deleted: true`. Keep `next_cursor` for the next sync; `0` starts from the start.
+        """
+        scope = patient_scope(pid, Need.VIEW)
+        prefs = logs.display_prefs(scope.patient_id)
+        unit = prefs.get("glucose_unit")
+        if "since" in query:
+            found = logs.sync(
+                scope.patient_id, since=int(query["since"]), limit=query["limit"], now=utcnow()
+            )
+            found["changes"] = [logs.present(c, unit) for c in found["changes"]]
+            pagination_parameters.item_count = len(found["changes"])
+            return jsonify(_changes.dump(found))
+        found = logs.listing(
+            scope.patient_id,
+            goal_id=query.get("goal_id"),
+            first=query.get("from_"),
+            last=query.get("to"),
+        )
+        pagination_parameters.item_count = found.count()
+        page = found.skip(pagination_parameters.first_item).limit(pagination_parameters.page_size)
+        return [logs.present(entry, unit) for entry in page]
+
+    @authenticated()
+    @blp.arguments(LogEntryCreateSchema)
+    @blp.response(201, LogEntrySchema)
+    @blp.alt_response(200, schema=LogEntrySchema, description="A replay: the stored entry.")
+    @blp.alt_response(409, description="This id exists with a different body.")
+    def post(self, data, pid):
+        """Log what the patient did against a goal of an agreement in force at `occurred_at`."""
+        scope = patient_scope(pid, Need.LOG)
+        entry, created, summary = logs.create(logs.Author.of(scope), data, now=utcnow())
+        return logs.present(entry, summary.get("glucose_unit")), 201 if created else 200
+
+
+@blp.route("/patients/<pid>/logs/batch", methods=["POST"])
+@authenticated()
+@blp.arguments(LogBatchSchema)
+@blp.response(200, BatchResponseSchema)
+@blp.alt_response(422, description=f"More than {logs.MAX_BATCH} entries.")
+def batch(data, pid):
+    """Up to 500 entries from an offline phone; one result per item, in order."""
+    scope = patient_scope(pid, Need.LOG)
+    if len(data["entries"]) > logs.MAX_BATCH:
+        raise ValidationFailed({"entries": [f"At most {logs.MAX_BATCH} entries per batch."]})
+    results, summary = logs.create_batch(
+        logs.Author.of(scope), data["entries"], _load_item, now=utcnow()
+    )
+    unit = summary.get("glucose_unit")
+    for result in results:
+        if "entry" in result:
+            result["entry"] = logs.present(result["entry"], unit)
+    counts = {s: sum(r["status"] == s for r in results) for s in ("created", "duplicate", "error")}
+    return {
+        "created": counts["created"],
+        "duplicates": counts["duplicate"],
+        "errors": counts["error"],
+        "results": results,
+    }
+
+
+@blp.route("/patients/<pid>/logs/<lid>")
+class LogById(MethodView):
+    @authenticated()
+    @blp.response(200, LogEntrySchema)
+    def get(self, pid, lid):
+        """One entry (a deleted one shows `deleted: true`)."""
+        scope = patient_scope(pid, Need.VIEW)
+        unit = logs.display_prefs(scope.patient_id).get("glucose_unit")
+        return logs.present(logs.get(scope.patient_id, lid), unit)
+
+    @authenticated()
+    @blp.arguments(LogEntryPatchSchema)
+    @blp.response(200, LogEntrySchema)
+    @blp.alt_response(409, description="Changed by someone else meanwhile.")
+    def patch(self, changes, pid, lid):
+        """Correct an entry; its earlier state is kept in `history`."""
+        scope = patient_scope(pid, Need.LOG)
+        entry, summary = logs.update(logs.Author.of(scope), lid, changes, now=utcnow())
+        return logs.present(entry, summary.get("glucose_unit"))
+
+    @authenticated()
+    @blp.response(204)
+    def delete(self, pid, lid):
+        """Delete an entry; syncing phones receive it as a tombstone."""
+        scope = patient_scope(pid, Need.LOG)
+        logs.delete(logs.Author.of(scope), lid, now=utcnow())

@@ -1,0 +1,164 @@
+"""Shared tools of the benchmarks: servers, gunicorn, load, command counting, the summary line."""
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+
+from pymongo import monitoring
+
+from devserver.embedded import EmbeddedMongo, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Counts every command any pymongo client in this process sends, by name and collection."""
+
+    def __init__(self):
+        self.commands: Counter = Counter()
+        self._lock = threading.Lock()
+
+    def started(self, event):
+        collection = event.command.get(event.command_name)
+        with self._lock:
+            self.commands[
+                (event.command_name, collection if isinstance(collection, str) else "")
+            ] += 1
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+    def reset(self) -> None:
+        with self._lock:
+            self.commands.clear()
+
+    @property
+    def total(self) -> int:
+        return sum(self.commands.values())
+
+    def on(self, collection: str) -> int:
+        return sum(n for (_, coll), n in self.commands.items() if coll == collection)
+
+
+# Registered before any client exists, so every client in the process reports to it.
+counter = CommandCounter()
+monitoring.register(counter)
+
+
+@contextmanager
+def embedded_server():
+    server = EmbeddedMongo().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def database_uri(server: EmbeddedMongo, name: str) -> str:
+    return f"mongodb://127.0.0.1:{server.port}/{name}?directConnection=true"
+
+
+def make_app(uri: str):
+    from api import create_app
+
+    return create_app({"CAREPACT_ENV": "development", "MONGODB_URI": uri, "LOG_LEVEL": "WARNING"})
+
+
+@contextmanager
+def gunicorn(target: str, uri: str, workers: int = 4):
+    """`gunicorn target` on a free port with MONGODB_URI; yields the port."""
+    port = free_port()
+    env = {**os.environ, "MONGODB_URI": uri, "CAREPACT_ENV": "development", "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            target,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                connection.request("GET", "/")
+                connection.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"gunicorn {target} did not start")
+        time.sleep(1.0)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def load(port: int, path: str, make_body, headers: dict, *, clients: int = 8, seconds: float = 10):
+    """POST from `clients` threads for `seconds`; returns (requests/s, statuses Counter)."""
+    statuses: Counter = Counter()
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def run():
+        local: Counter = Counter()
+        while time.monotonic() < stop:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request(
+                "POST",
+                path,
+                json.dumps(make_body()),
+                {**headers, "Content-Type": "application/json"},
+            )
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            local[response.status] += 1
+        with lock:
+            statuses.update(local)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(statuses.values()) / (time.monotonic() - started), statuses
+
+
+def assert_no_collscan(cursor, what: str) -> None:
+    plan = json.dumps(cursor.explain().get("queryPlanner", {}), default=str)
+    if "COLLSCAN" in plan:
+        raise AssertionError(f"{what} scans the whole collection: {plan}")
+    print(f"  index used: {what}")
+
+
+def summary(
+    name: str, *, figure: str, floor: str, ratio: float, commands: float, goal: str, passed: bool
+) -> bool:
+    print(
+        f"{name}: figure={figure} floor={floor} ratio={ratio:.2f} "
+        f"commands_per_op={commands:.1f} goal={goal} {'PASS' if passed else 'FAIL'}",
+        flush=True,
+    )
+    return passed

@@ -1,0 +1,132 @@
+"""POST /patients/me/logs under gunicorn, 8 clients, beside a bare Flask insert_one route.
+
+Also prints the database commands one logged entry costs (counted in-process) and checks the
+query paths with explain().
+"""
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from bench import common
+from tests.factories import Factory
+
+NAME = "ingest"
+GOAL = 0.5
+SECONDS = 12
+CLIENTS = 8
+GOALS = [
+    {
+        "id": "g_walk",
+        "kind": "exercise",
+        "title": "Walk",
+        "measure": "exercise_minutes",
+        "unit": "min",
+        "target": {"op": "at_least", "value": 30},
+        "period": "day",
+    },
+    {
+        "id": "g_glucose",
+        "kind": "monitoring",
+        "title": "Glucose",
+        "measure": "blood_glucose",
+        "unit": "mg/dL",
+        "target": {"op": "between", "low": 70, "high": 180},
+        "period": "day",
+    },
+]
+
+
+def _body_maker(agreement_id: str):
+    def make():
+        now = datetime.now(UTC)
+        goal = random.choice(GOALS)
+        value = random.randint(5, 40) if goal["id"] == "g_walk" else random.randint(60, 200)
+        return {
+            "id": str(uuid.uuid4()),
+            "agreement_id": agreement_id,
+            "goal_id": goal["id"],
+            "occurred_at": (now - timedelta(minutes=random.randint(1, 14400))).isoformat(),
+            "value": value,
+        }
+
+    return make
+
+
+def _commands_per_entry(client, headers, make, entries: int = 100) -> float:
+    """Counted in steady state: the days' rollups exist already, as they do after a while."""
+    for _ in range(200):
+        client.post("/api/v1/patients/me/logs", json=make(), headers=headers)
+    common.counter.reset()
+    for _ in range(entries):
+        response = client.post("/api/v1/patients/me/logs", json=make(), headers=headers)
+        assert response.status_code == 201, response.get_json()
+    per_entry = common.counter.total / entries
+    print(f"  commands per POST (in-process, {entries} entries): {per_entry:.2f}")
+    for (command, collection), count in sorted(common.counter.commands.items()):
+        print(f"    {command:>16} {collection:<24} {count / entries:.2f}")
+    return per_entry
+
+
+def _check_indexes(patient_id) -> None:
+    from api.models.log import LogEntry
+
+    entries = LogEntry._get_collection()
+    common.assert_no_collscan(
+        entries.find({"patient": patient_id, "seq": {"$gt": 0}}).sort("seq", 1), "sync by seq"
+    )
+    common.assert_no_collscan(
+        entries.find({"patient": patient_id, "uid": "x"}), "entry by client id"
+    )
+    common.assert_no_collscan(
+        entries.find({"patient": patient_id, "state": "live"}).sort("occurred_at", -1),
+        "listing newest first",
+    )
+    common.assert_no_collscan(
+        entries.find({"patient": patient_id, "goal_id": "g_walk", "state": "live"}).sort(
+            "occurred_at", -1
+        ),
+        "listing one goal",
+    )
+
+
+def main() -> bool:
+    with common.embedded_server() as server:
+        uri = common.database_uri(server, "bench_ingest")
+        app = common.make_app(uri)
+        with app.app_context():
+            factory = Factory(app)
+            patient = factory.patient(timezone="America/New_York")
+            provider = factory.provider()
+            factory.membership(patient, provider)
+            agreement = factory.agreement(patient, provider, goals=GOALS)
+            headers = factory.headers(patient)
+            make = _body_maker(str(agreement.pk))
+            per_entry = _commands_per_entry(app.test_client(), headers, make)
+            _check_indexes(patient.pk)
+
+        with common.gunicorn("bench.floor_app:app", uri) as port:
+            floor, floor_statuses = common.load(
+                port, "/floor", make, {}, clients=CLIENTS, seconds=SECONDS
+            )
+        print(f"  floor: {floor:.0f} req/s {dict(floor_statuses)}")
+        with common.gunicorn("wsgi:app", uri) as port:
+            figure, statuses = common.load(
+                port, "/api/v1/patients/me/logs", make, headers, clients=CLIENTS, seconds=SECONDS
+            )
+        print(f"  logs:  {figure:.0f} req/s {dict(statuses)}")
+        ok = set(statuses) == {201} and set(floor_statuses) == {201}
+        ratio = figure / floor
+        return common.summary(
+            NAME,
+            figure=f"{figure:.0f}req/s",
+            floor=f"{floor:.0f}req/s",
+            ratio=ratio,
+            commands=per_entry,
+            goal=f">={GOAL}",
+            passed=ok and ratio >= GOAL,
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(0 if main() else 1)
