@@ -87,6 +87,7 @@ class Agreement(TimestampedDocument):
         "collection": "agreements",
         "indexes": [
             ("patient", "status", "-created_at"),
+            ("patient", "-created_at"),
             ("status", "patient"),
         ],
     }
@@ -116,4 +117,30 @@ class AgreementVersion(me.Document):
             {"fields": ["agreement", "-number"], "unique": True},
             ("patient", "accepted_at"),
         ],
+    }
+
+    def save(self, *args, **kwargs):
+        # Accepted versions are a record of what the patient agreed to: insert, never update.
+        if self.pk is not None:
+            raise TypeError("An accepted agreement version cannot be changed.")
+        return super().save(*args, force_insert=True, **kwargs)
+
+
+class AgreementTemplate(TimestampedDocument):
+    """A reusable plan a provider wrote. Built-in templates live in api/templates/*.json.
+
+    Goal and check-up ids in a template are placeholders: instantiating one gives fresh ids.
+    """
+
+    template_id = me.StringField(required=True, unique=True, max_length=80)
+    name = me.StringField(required=True, max_length=200)
+    description = me.StringField(max_length=2000)
+    # How long after `start_on` the plan is reviewed, e.g. P3M; sets `review_on`.
+    review_after = me.StringField(max_length=20)
+    content = me.EmbeddedDocumentField(AgreementContent, required=True)
+    author = me.ObjectIdField()
+
+    meta = {
+        "collection": "agreement_templates",
+        "indexes": [("content.conditions", "template_id")],
     }
