@@ -1,0 +1,135 @@
+"""Operator commands, run as an operator runs them: `flask --app wsgi ...` in a subprocess."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from bson import ObjectId
+
+from api.services.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from tests.test_foundation import assert_problem
+
+ROOT = Path(__file__).resolve().parent.parent
+FLASK = ROOT / ".venv" / "bin" / "flask"
+
+
+@pytest.fixture
+def flask_cli(mongo_uri):
+    env = {**os.environ, "MONGODB_URI": mongo_uri, "CAREPACT_ENV": "test"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(  # noqa: S603 - the project's own CLI, with arguments from tests
+            [str(FLASK), "--app", "wsgi", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run
+
+
+def create_user(flask_cli, role="patient", email="cli@example.org", **extra):
+    args = ["--role", role, "--email", email, "--password", "cli password 1", "--name", "Cli User"]
+    for name, value in extra.items():
+        args += [f"--{name}", value]
+    return flask_cli("create-user", *args)
+
+
+class TestCreateUser:
+    def test_it_prints_the_id_and_the_first_admin_signs_in(self, flask_cli, mongo, client):
+        result = create_user(flask_cli, email="Admin@Example.ORG", role="admin")
+        assert result.returncode == 0, result.stderr
+        user_id = result.stdout.strip()
+        stored = mongo.users.find_one({"_id": ObjectId(user_id)})
+        assert stored["email"] == "admin@example.org" and stored["role"] == "admin"
+        assert stored["password_hash"].startswith("$argon2id$")
+
+        login = client.post(
+            "/api/v1/auth/login", json={"email": "admin@example.org", "password": "cli password 1"}
+        )
+        assert login.status_code == 200
+        response = client.post(
+            "/api/v1/admin/providers",
+            json={
+                "email": "doc@example.org",
+                "password": "doc password",
+                "name": "Dr. Doc",
+                "specialty": "pulmonology",
+            },
+            headers={"Authorization": f"Bearer {login.get_json()['access_token']}"},
+        )
+        assert response.status_code == 201
+
+    def test_a_provider_with_a_specialty(self, flask_cli, mongo):
+        result = create_user(flask_cli, role="provider", specialty="Endocrinology")
+        assert result.returncode == 0, result.stderr
+        stored = mongo.users.find_one({"_id": ObjectId(result.stdout.strip())})
+        assert stored["role"] == "provider" and stored["specialty"] == "endocrinology"
+
+    def test_a_duplicate_email_in_another_case_fails_and_stores_nothing_twice(
+        self, flask_cli, mongo
+    ):
+        assert create_user(flask_cli, email="dup@example.org").returncode == 0
+        again = create_user(flask_cli, email="DUP@example.org", role="admin")
+        assert again.returncode != 0
+        assert "already exists" in again.stderr
+        assert "Traceback" not in again.stderr and again.stdout == ""
+        assert mongo.users.count_documents({}) == 1
+        assert mongo.users.find_one()["role"] == "patient"
+
+    @pytest.mark.parametrize(
+        ("role", "extra", "message"),
+        [
+            ("superuser", {}, "superuser"),
+            ("provider", {}, "specialty"),
+            ("patient", {"password": "short"}, "password"),
+        ],
+    )
+    def test_bad_input_fails_with_a_clear_message_and_stores_nothing(
+        self, flask_cli, mongo, role, extra, message
+    ):
+        args = {"email": "bad@example.org", "password": "cli password 1", "name": "Bad", **extra}
+        result = flask_cli(
+            "create-user",
+            "--role",
+            role,
+            *[part for name, value in args.items() for part in (f"--{name}", value)],
+        )
+        assert result.returncode != 0
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr and result.stdout == ""
+        assert mongo.users.count_documents({}) == 0
+
+
+class TestSeedDemo:
+    def test_seeding_twice_leaves_the_same_four_accounts(self, flask_cli, mongo, client):
+        first = flask_cli("seed-demo")
+        assert first.returncode == 0, first.stderr
+        ids = sorted(str(u["_id"]) for u in mongo.users.find())
+        second = flask_cli("seed-demo")
+        assert second.returncode == 0, second.stderr
+        assert sorted(str(u["_id"]) for u in mongo.users.find()) == ids
+        assert len(ids) == 4
+        roles = sorted(u["role"] for u in mongo.users.find())
+        assert roles == ["admin", "patient", "provider", "provider"]
+        for output in (first.stdout, second.stdout):
+            assert DEMO_PASSWORD in output
+            assert all(spec["email"] in output for spec in DEMO_ACCOUNTS)
+        assert mongo.care_team_members.count_documents({}) == 1
+
+        # The demo works: the PCP sees the patient, the endocrinologist (not on the team) not.
+        def sign_in(email):
+            response = client.post(
+                "/api/v1/auth/login", json={"email": email, "password": DEMO_PASSWORD}
+            )
+            return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
+        patient = mongo.users.find_one({"email": "patient@demo.carepact.test"})
+        url = f"/api/v1/patients/{patient['_id']}/care-team"
+        response = client.get(url, headers=sign_in("pcp@demo.carepact.test"))
+        assert response.status_code == 200
+        assert [m["status"] for m in response.get_json()] == ["active"]
+        assert_problem(client.get(url, headers=sign_in("endo@demo.carepact.test")), 404)
