@@ -212,6 +212,17 @@ class TestRegisterWithInviteCode:
             assert "invite_code" in assert_problem(response, 422)["errors"]
         assert mongo.users.count_documents({"email": "new@example.org"}) == 0
 
+    def test_a_code_redeemed_by_someone_else_during_sign_up_is_422_and_no_account_stays(
+        self, client, mongo, factory, monkeypatch
+    ):
+        code = invite(client, factory, factory.provider())
+        join(client, factory, factory.patient(), code)
+        # The race: the early check saw the code unused; the other redeemer won the join.
+        monkeypatch.setattr(care_team, "check_invitation", lambda code: None)
+        response = client.post(REGISTER, json=self.body(invite_code=code))
+        assert "invite_code" in assert_problem(response, 422)["errors"]
+        assert mongo.users.count_documents({"email": "new@example.org"}) == 0
+
     def test_a_taken_email_leaves_the_code_unused(self, client, mongo, factory):
         code = invite(client, factory, factory.provider())
         factory.patient(email="new@example.org")

@@ -3,7 +3,7 @@
 from mongoengine.errors import NotUniqueError
 
 from api.clock import utcnow
-from api.errors import Conflict
+from api.errors import Conflict, ValidationFailed
 from api.models.user import User
 from api.services.passwords import hash_password
 
@@ -48,7 +48,10 @@ def register_patient(*, invite_code: str | None = None, **fields) -> User:
     if invite_code:
         try:
             care_team.join_with_code(user, invite_code)
-        except Exception:
+        except Exception as error:
             user.delete()
+            if isinstance(error, ValidationFailed):
+                # Someone redeemed the code between the check and the join.
+                raise care_team.as_invite_code_error(error) from None
             raise
     return user

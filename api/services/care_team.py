@@ -47,12 +47,17 @@ def _usable_invitation(code: str, now: datetime) -> Invitation:
     return invitation
 
 
+def as_invite_code_error(error: ValidationFailed) -> ValidationFailed:
+    """The same complaint about a code, for sign-up, where the field is `invite_code`."""
+    return ValidationFailed({"invite_code": error.errors["code"]})
+
+
 def check_invitation(code: str, now: datetime | None = None) -> None:
     """Raise 422 naming `invite_code` unless the code could be redeemed now."""
     try:
         _usable_invitation(code, now or utcnow())
     except ValidationFailed as error:
-        raise ValidationFailed({"invite_code": error.errors["code"]}) from None
+        raise as_invite_code_error(error) from None
 
 
 def join_with_code(patient: User, code: str, now: datetime | None = None) -> CareTeamMember:
