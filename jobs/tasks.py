@@ -1,1 +1,3 @@
 """Imports every job module, so each registers itself with the registry."""
+
+from jobs import nightly, reminders  # noqa: F401

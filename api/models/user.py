@@ -37,6 +37,8 @@ class User(TimestampedDocument):
                 "partialFilterExpression": {"email": {"$type": "string"}},
             },
             {"fields": ["role", "specialty"]},
+            # The nightly job walks patients one time zone at a time.
+            {"fields": ["role", "timezone"]},
         ],
     }
 

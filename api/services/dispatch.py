@@ -134,7 +134,9 @@ def _goals_met(deliveries: list[tuple[dict, dict]]) -> set[str]:
     ids = [_rollup_id(o, goal) for o, goal in deliveries if o["kind"] == "goal_reminder"]
     if not ids:
         return set()
-    return {doc["_id"] for doc in adherence.rollups().find({"_id": {"$in": ids}, "met": True})}
+    # By `_id` alone (filtered here): a second predicate costs the embedded server its plan.
+    found = adherence.rollups().find({"_id": {"$in": ids}}, {"met": 1})
+    return {doc["_id"] for doc in found if doc.get("met")}
 
 
 def _deliver_chunk(chunk: list[dict], now: datetime, channel: Channel, counts) -> None:
