@@ -4,8 +4,13 @@ from flask.views import MethodView
 
 from api.auth import authenticated, caller
 from api.clock import utcnow
+from api.errors import PROBLEM_JSON
 from api.extensions import Blueprint
-from api.schemas.agreement_templates import AgreementTemplateSchema, TemplateListArgsSchema
+from api.schemas.agreement_templates import (
+    AgreementTemplateSchema,
+    TemplateConflictProblemSchema,
+    TemplateListArgsSchema,
+)
 from api.services import agreement_templates
 
 blp = Blueprint(
@@ -29,7 +34,12 @@ class AgreementTemplates(MethodView):
     @authenticated("provider")
     @blp.arguments(AgreementTemplateSchema)
     @blp.response(201, AgreementTemplateSchema)
-    @blp.alt_response(409, description="A template with this id already exists.")
+    @blp.alt_response(
+        409,
+        schema=TemplateConflictProblemSchema,
+        content_type=PROBLEM_JSON,
+        description="A template with this id already exists.",
+    )
     def post(self, data):
         """Save a reusable plan; start agreements from it with `template_id`."""
         return agreement_templates.create(data=data, author=caller().id, now=utcnow())

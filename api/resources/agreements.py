@@ -13,7 +13,7 @@ from werkzeug.http import quote_etag
 from api.access import Need, patient_scope
 from api.auth import authenticated
 from api.clock import utcnow
-from api.errors import PreconditionRequired
+from api.errors import PROBLEM_JSON, PreconditionRequired
 from api.extensions import Blueprint
 from api.schemas.agreements import (
     AgreementCreateSchema,
@@ -21,6 +21,8 @@ from api.schemas.agreements import (
     AgreementPatchSchema,
     AgreementSchema,
     AgreementVersionSchema,
+    StaleVersionProblemSchema,
+    StatusConflictProblemSchema,
     TransitionResultSchema,
 )
 from api.services import agreements
@@ -44,6 +46,8 @@ IF_MATCH = {
     "schema": {"type": "string"},
     "description": "The ETag you last read.",
 }
+CONFLICT = {"schema": StatusConflictProblemSchema, "content_type": PROBLEM_JSON}
+STALE = {"schema": StaleVersionProblemSchema, "content_type": PROBLEM_JSON}
 _VERSION_TAG = re.compile(r"v(\d{1,9})")
 
 
@@ -106,8 +110,8 @@ class AgreementById(MethodView):
     @authenticated()
     @blp.arguments(AgreementPatchSchema)
     @blp.response(200, AgreementSchema, headers=ETAG_HEADER)
-    @blp.alt_response(409, description="The agreement is completed or revoked.")
-    @blp.alt_response(412, description="If-Match is stale: the agreement changed meanwhile.")
+    @blp.alt_response(409, description="The agreement is completed or revoked.", **CONFLICT)
+    @blp.alt_response(412, description="If-Match is stale: it changed meanwhile.", **STALE)
     @blp.alt_response(428, description="If-Match is missing.")
     @blp.doc(parameters=[{**IF_MATCH, "required": True}])
     def patch(self, changes, pid, aid):
@@ -130,8 +134,11 @@ class AgreementById(MethodView):
 def _transition_view(action: str, summary: str):
     @authenticated()
     @blp.response(200, TransitionResultSchema, headers=ETAG_HEADER)
-    @blp.alt_response(409, description="Not possible in the agreement's current status.")
-    @blp.alt_response(412, description="If-Match was sent and is stale.")
+    @blp.alt_response(
+        409, description="Not possible in the agreement's current status.", **CONFLICT
+    )
+    @blp.alt_response(412, description="If-Match was sent and is stale.", **STALE)
+    @blp.alt_response(422, description="Proposing needs at least one goal or check-up.")
     @blp.doc(summary=summary, parameters=[IF_MATCH])
     def view(pid, aid):
         scope = patient_scope(pid, agreements.need_for(action))

@@ -13,6 +13,7 @@ from api.schemas.agreements import (
     Interval,
 )
 from api.schemas.base import Schema, UtcDateTime
+from api.schemas.problem import ProblemSchema
 from api.services.agreement_content import content_data
 
 TEMPLATE_ID = validate.Regexp(
@@ -41,9 +42,10 @@ class AgreementTemplateSchema(ContentSchema):
         metadata={"description": "Stable id; generated from the name when left out."},
     )
     name = ma.fields.String(required=True, validate=validate.Length(min=1, max=200))
-    description = ma.fields.String(validate=validate.Length(max=2000))
+    description = ma.fields.String(validate=validate.Length(max=2000), allow_none=True)
     review_after = Interval(
-        metadata={"description": "Review this long after the start (sets review_on)."}
+        allow_none=True,
+        metadata={"description": "Review this long after the start (sets review_on)."},
     )
     goals = ma.fields.List(
         ma.fields.Nested(TemplateGoalSchema), validate=validate.Length(max=MAX_GOALS)
@@ -73,3 +75,9 @@ class AgreementTemplateSchema(ContentSchema):
 
 class TemplateListArgsSchema(Schema):
     condition = ma.fields.String(validate=validate.Length(min=1, max=80))
+
+
+class TemplateConflictProblemSchema(ProblemSchema):
+    """409: the template id is taken."""
+
+    template_id = ma.fields.String()

@@ -5,6 +5,7 @@ from marshmallow import validate
 
 from api.models.agreement import GOAL_KINDS, PERIODS, STATUSES, TARGET_OPS, Agreement
 from api.schemas.base import LocalTime, Schema, UtcDateTime
+from api.schemas.problem import ProblemSchema
 from api.services.agreement_content import content_data, goal_problems, interval_problems
 from api.services.intervals import check_interval
 
@@ -252,3 +253,18 @@ class AgreementVersionSchema(ContentSchema):
 
 class AgreementListArgsSchema(Schema):
     status = ma.fields.String(validate=validate.OneOf(STATUSES))
+
+
+class StatusConflictProblemSchema(ProblemSchema):
+    """409: not possible in the agreement's current status."""
+
+    current_status = ma.fields.String(metadata={"enum": list(STATUSES)})
+    allowed_actions = ma.fields.List(
+        ma.fields.String(), metadata={"description": "What may be done in this status."}
+    )
+
+
+class StaleVersionProblemSchema(ProblemSchema):
+    """412: the agreement changed since the ETag in If-Match was read."""
+
+    current_version = ma.fields.Integer()
