@@ -1,6 +1,7 @@
 """CarePact API: `create_app(config=None)` builds the Flask app."""
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import db
 from api.config import load_settings
@@ -41,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     settings = load_settings(overrides=config)
     app = Flask(__name__)
     app.json = StrictJSONProvider(app)
+    trust_proxies(app, settings["TRUSTED_PROXY_HOPS"])
     app.config.update(API_SETTINGS)
     app.config.update(settings)
     configure_logging(app.config["LOG_LEVEL"])
@@ -52,6 +54,12 @@ def create_app(config: dict | None = None) -> Flask:
     register_idempotency(app)
     register_commands(app)
     return app
+
+
+def trust_proxies(app: Flask, hops: int) -> None:
+    """Behind N load balancers, take the client address (rate limits) from X-Forwarded-*."""
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def register_extensions(app: Flask) -> None:

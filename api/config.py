@@ -62,6 +62,7 @@ def load_settings(environ=None, overrides=None) -> dict:
         "FCM_BASE_URL": environ.get("FCM_BASE_URL", "https://fcm.googleapis.com"),
         "CORS_ORIGINS": [o for o in environ.get("CORS_ORIGINS", "").split(",") if o],
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO"),
+        "TRUSTED_PROXY_HOPS": _int(environ, "TRUSTED_PROXY_HOPS", 0),
         "PASSWORD_HASH_PROFILE": "light" if env_name == "test" else "standard",
     }
     settings.update(overrides)

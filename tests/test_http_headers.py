@@ -1,6 +1,7 @@
 """Security headers on every response, no caching of health data, and CORS by allow-list."""
 
 import pytest
+from flask import request
 
 from api import create_app
 from api.extensions import limiter
@@ -13,6 +14,25 @@ def cors_client(app_config):
     app = create_app({**app_config, "CORS_ORIGINS": [ALLOWED]})
     yield app.test_client()
     limiter.storage.close()
+
+
+def test_client_address_comes_from_a_trusted_proxy_only(app_config):
+    seen = []
+    for hops in (0, 1):
+        app = create_app({**app_config, "TRUSTED_PROXY_HOPS": hops})
+
+        @app.get("/whoami")
+        def whoami():
+            seen.append(request.remote_addr)
+            return {}
+
+        app.test_client().get(
+            "/whoami",
+            headers={"X-Forwarded-For": "203.0.113.7"},
+            environ_base={"REMOTE_ADDR": "10.0.0.1"},
+        )
+    limiter.storage.close()
+    assert seen == ["10.0.0.1", "203.0.113.7"]
 
 
 def test_security_headers_on_api_and_error_responses(client):
