@@ -1,7 +1,8 @@
 """POST /patients/me/logs under gunicorn, 8 clients, beside a bare Flask insert_one route.
 
-Also prints the database commands one logged entry costs (counted in-process) and checks the
-query paths with explain().
+Also prints the database commands one logged entry costs (counted in-process), without and
+with the diabetes template's default alert rules, and checks the query paths with explain().
+The load runs with the rules active.
 """
 
 import random
@@ -68,6 +69,41 @@ def _commands_per_entry(client, headers, make, entries: int = 100) -> float:
     return per_entry
 
 
+def _activate_alert_rules(patient_id) -> None:
+    from api.services import alert_rules
+
+    created = alert_rules.create_defaults(patient_id, "t2-diabetes", now=datetime.now(UTC))
+    print(f"  alert rules: the diabetes template's {created} defaults are active")
+
+
+def _check_alert_indexes(patient_id) -> None:
+    from api.models.alert import Alert, AlertRule
+    from api.models.log import LogEntry
+
+    common.assert_no_collscan(
+        AlertRule._get_collection().find(
+            {"patient": patient_id, "measure": {"$in": ["blood_glucose", "steps"]}}
+        ),
+        "alert rules of a measure",
+    )
+    common.assert_no_collscan(
+        AlertRule._get_collection().find(
+            {"kind": "no_data", "check_at": {"$lte": datetime.now(UTC)}}
+        ),
+        "no_data rules due",
+    )
+    common.assert_no_collscan(
+        LogEntry._get_collection()
+        .find({"patient": patient_id, "measure": "blood_glucose", "state": "live"})
+        .sort("occurred_at", -1)
+        .limit(1),
+        "latest reading of a measure",
+    )
+    common.assert_no_collscan(
+        Alert._get_collection().find({"rule": patient_id, "active": True}), "open alert of a rule"
+    )
+
+
 def _check_indexes(patient_id) -> None:
     from api.models.log import LogEntry
 
@@ -102,8 +138,17 @@ def main() -> bool:
             agreement = factory.agreement(patient, provider, goals=GOALS)
             headers = factory.headers(patient)
             make = _body_maker(str(agreement.pk))
+            print("  without alert rules:")
+            without_rules = _commands_per_entry(app.test_client(), headers, make)
+            _activate_alert_rules(patient.pk)
+            print("  with alert rules:")
             per_entry = _commands_per_entry(app.test_client(), headers, make)
+            print(
+                f"  commands per logged reading: {without_rules:.2f} without rules, "
+                f"{per_entry:.2f} with the diabetes defaults"
+            )
             _check_indexes(patient.pk)
+            _check_alert_indexes(patient.pk)
 
         with common.gunicorn("bench.floor_app:app", uri) as port:
             floor, floor_statuses = common.load(

@@ -2,14 +2,18 @@
 
 from api.models import (  # noqa: F401
     agreement,
+    alert,
     care_team,
     caregiver,
+    checkup,
     clinic,
     education,
     idempotency,
     log,
     medication,
+    message,
     notification,
+    panel,
     reminder,
     token,
     user,

@@ -68,6 +68,8 @@ class LogEntry(me.Document):
             {"fields": ["patient", "state", "-occurred_at"]},
             {"fields": ["patient", "goal_id", "state", "-occurred_at"]},
             {"fields": ["patient", "goal_id", "period_key", "state"]},
+            # Alert rules read a measure's latest readings (services.alerts).
+            {"fields": ["patient", "measure", "state", "-occurred_at"]},
         ],
     }
 
@@ -129,6 +131,8 @@ class AdherenceSummary(me.Document):
     adherence_30d = me.FloatField()
     out_of_range_7d = me.IntField()
     flags = me.ListField(me.StringField(max_length=40), default=list)
+    # Open (unacknowledged) alerts by severity; `flags.open_alert` says whether any are.
+    open_alerts = me.DictField()
     computed_on = me.StringField(max_length=10)
     updated_at = me.DateTimeField()
 

@@ -1,7 +1,8 @@
 """The patient's inbox, and the devices that receive push notifications.
 
 A reminder's notification carries the occurrence's key, unique per patient: however often a
-slice is retried, the inbox shows it once.
+slice is retried, the inbox shows it once. `patient` is whose records it is about; `recipient`
+is whose inbox it is in when that is someone else (a provider hearing of a patient's alert).
 """
 
 import mongoengine as me
@@ -9,12 +10,13 @@ import mongoengine as me
 from api.models.base import TimestampedDocument
 
 PLATFORMS = ("ios", "android")
-NOTIFICATION_KINDS = ("goal_reminder", "checkup_reminder", "checkup_overdue", "message")
+NOTIFICATION_KINDS = ("goal_reminder", "checkup_reminder", "checkup_overdue", "message", "alert")
 PUSH_STATES = ("pending", "sent", "failed")
 
 
 class Notification(me.Document):
     patient = me.ObjectIdField(required=True)
+    recipient = me.ObjectIdField()  # absent: the patient's own inbox
     key = me.StringField(required=True, max_length=200)
     kind = me.StringField(required=True, choices=NOTIFICATION_KINDS)
     title = me.StringField(required=True, max_length=300)
@@ -22,15 +24,20 @@ class Notification(me.Document):
     created_at = me.DateTimeField(required=True)
     read_at = me.DateTimeField()
     occurrence = me.ObjectIdField()
+    alert = me.ObjectIdField()
     # Absent when the patient had no device; `pending` until every device was tried.
     push = me.StringField(choices=PUSH_STATES)
     push_error = me.StringField(max_length=300)
+    # A push held back by the patient's quiet hours: the alerts worker sends it then.
+    push_after = me.DateTimeField()
 
     meta = {
         "collection": "notifications",
         "indexes": [
             {"fields": ["patient", "key"], "unique": True},
             ("patient", "-created_at"),
+            ("recipient", "-created_at"),
+            {"fields": ["push_after"], "sparse": True},
         ],
     }
 

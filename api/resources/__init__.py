@@ -4,6 +4,7 @@ from api.resources import (
     adherence,
     agreement_templates,
     agreements,
+    alerts,
     auth,
     care_team,
     caregivers,
@@ -34,4 +35,5 @@ BLUEPRINTS = [
     logs.blp,
     adherence.blp,
     medications.blp,
+    alerts.blp,
 ]

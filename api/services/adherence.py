@@ -23,7 +23,7 @@ MAX_RANGE_DAYS = 731
 LOW_ADHERENCE_PERCENT = 50.0
 NO_RECENT_LOGS_AFTER = timedelta(days=3)
 OUT_OF_RANGE_WITHIN = timedelta(days=7)
-FLAGS = ("low_adherence", "no_recent_logs", "out_of_range", "overdue_checkup")
+FLAGS = ("low_adherence", "no_recent_logs", "out_of_range", "overdue_checkup", "open_alert")
 ENDED_STATUSES = ("completed", "revoked")
 _ROLLUP_FIELDS = {"goal_id": 1, "key": 1, "start": 1, "count": 1, "total": 1, "met": 1}
 _ROLLUP_FIELDS |= {"value": 1, "last_at": 1, "closed": 1}
@@ -376,7 +376,7 @@ def goal_met(patient_id, goal, local_date: date) -> bool:
 
 
 def set_flag(patient_id, name: str, on: bool) -> None:
-    """Turn one panel flag on or off (check-ups own `overdue_checkup`)."""
+    """Turn one panel flag on or off (check-ups own `overdue_checkup`, alerts `open_alert`)."""
     if name not in FLAGS:
         raise ValueError(f"Unknown flag {name!r}; use one of {', '.join(FLAGS)}.")
     summaries().update_one({"_id": patient_id}, {"$set": {f"flags.{name}": on}}, upsert=True)

@@ -45,7 +45,9 @@ def builtins() -> dict[str, AgreementTemplate]:
     schema = AgreementTemplateSchema()
     loaded = {}
     for path in sorted(TEMPLATE_DIR.glob("*.json")):
-        data = schema.load(json.loads(path.read_text(encoding="utf-8")))
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw.pop("alert_rules", None)  # default alert rules: read by services.alert_rules
+        data = schema.load(raw)
         loaded[data["id"]] = _document(data, author=None)
     return loaded
 

@@ -47,9 +47,23 @@ def on_entry_change(listener: Callable) -> Callable:
     return listener
 
 
-def _notify(patient_id, entry: dict, change: str) -> None:
+_batch_listeners: list[Callable] = []
+
+
+def on_entries_change(listener: Callable) -> Callable:
+    """Register `listener(patient_id, entries, change)`: called once per write with every
+    entry it changed (a batch of 500 is one call), so a listener can fold its reads."""
+    _batch_listeners.append(listener)
+    return listener
+
+
+def _notify(patient_id, changed: list[dict], change: str) -> None:
     for listener in _listeners:
-        listener(patient_id, entry, change)
+        for entry in changed:
+            listener(patient_id, entry, change)
+    if changed:
+        for listener in _batch_listeners:
+            listener(patient_id, changed, change)
 
 
 def entries():
@@ -322,8 +336,7 @@ def _store(author: Author, prepared: list[Prepared], now: datetime) -> tuple[lis
     goals = {p.goal.id: p.goal for p in prepared}
     if adherence.apply_changes(adherence.changes_for(created, goals, patient_id)):
         adherence.refresh_summary(patient_id, tz=summary["tz"], now=now)
-    for doc, _ in created:
-        _notify(patient_id, doc, "created")
+    _notify(patient_id, [doc for doc, _ in created], "created")
     return outcomes, summary
 
 
@@ -454,7 +467,7 @@ def update(author: Author, uid: str, changes: dict, *, now: datetime) -> tuple[d
     fields = {name: new[name] for name in (*keep, "in_target", "note")}
     updated, summary = _rewrite(author, entry, fields, "edit", now)
     _after_change(author.patient_id, prepared.goal, [(entry, -1), (updated, 1)], summary, now)
-    _notify(author.patient_id, updated, "updated")
+    _notify(author.patient_id, [updated], "updated")
     return updated, summary
 
 
@@ -465,7 +478,7 @@ def delete(author: Author, uid: str, *, now: datetime) -> None:
     agreement = Agreement.objects(pk=entry["agreement"]).only("content.goals").first()
     goal = _goal(agreement, entry["goal_id"])
     _after_change(author.patient_id, goal, [(entry, -1)], summary, now)
-    _notify(author.patient_id, updated, "deleted")
+    _notify(author.patient_id, [updated], "deleted")
 
 
 def _after_change(patient_id, goal, moves, summary, now) -> None:

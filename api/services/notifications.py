@@ -50,8 +50,9 @@ def devices(patient_id):
 
 
 def inbox(patient_id, *, unread: bool = False):
-    """Newest first; `unread` keeps those not yet read."""
-    query = Notification.objects(patient=patient_id)
+    """Newest first; `unread` keeps those not yet read. Notifications about the patient
+    addressed to their providers are not in it."""
+    query = Notification.objects(patient=patient_id, recipient__in=[None, patient_id])
     if unread:
         query = query.filter(read_at=None)
     return query.order_by("-created_at", "-id")

@@ -1,0 +1,16 @@
+"""Alert jobs: no_data rules every 15 minutes; pushes held back by quiet hours every minute."""
+
+from flask import current_app
+
+from api.services import alerts, push
+from jobs.registry import job
+
+
+@job("alert_no_data", "interval", minutes=15)
+def no_data(now) -> dict:
+    return alerts.check_no_data(now=now)
+
+
+@job("alert_deferred_pushes", "interval", minutes=1)
+def deferred_pushes(now) -> dict:
+    return alerts.push_deferred(now=now, channel=push.channel_from_config(current_app.config))
