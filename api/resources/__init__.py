@@ -17,6 +17,7 @@ from api.resources import (
     notifications,
     patients,
     providers,
+    records,
 )
 
 BLUEPRINTS = [
@@ -36,4 +37,5 @@ BLUEPRINTS = [
     adherence.blp,
     medications.blp,
     alerts.blp,
+    records.blp,
 ]
