@@ -199,14 +199,11 @@ def apply_changes(changes: list[RollupChange]) -> bool:
         return False
     if len(changes) == 1:
         change = changes[0]
-        after = [
-            rollups().find_one_and_update(
-                {"_id": change.id},
-                change.update(),
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        ]
+        after = rollups().find_one_and_update(
+            {"_id": change.id}, change.update(), upsert=True, return_document=ReturnDocument.AFTER
+        )
+        # Racing upserts may apply the change yet return nothing: read what is there.
+        after = [after or rollups().find_one({"_id": change.id})]
     else:
         rollups().bulk_write(
             [UpdateOne({"_id": c.id}, c.update(), upsert=True) for c in changes], ordered=False
@@ -375,11 +372,37 @@ def goal_met(patient_id, goal, local_date: date) -> bool:
 # --- the summary and its flags -------------------------------------------------------------
 
 
+_summary_listeners = []
+
+
+def on_summary_change(listener):
+    """Register `listener(patient_id, summary)`, called after the summary's adherence figures,
+    flags or check-up schedule were rewritten (clinic population aggregates follow them)."""
+    _summary_listeners.append(listener)
+    return listener
+
+
+def summary_changed(patient_id, summary: dict | None = None) -> None:
+    """Tell the listeners; writers that hold the summary as written pass it (no second read)."""
+    if not _summary_listeners:
+        return
+    if summary is None:
+        summary = summaries().find_one({"_id": patient_id}) or {"_id": patient_id}
+    for listener in _summary_listeners:
+        listener(patient_id, summary)
+
+
 def set_flag(patient_id, name: str, on: bool) -> None:
     """Turn one panel flag on or off (check-ups own `overdue_checkup`, alerts `open_alert`)."""
     if name not in FLAGS:
         raise ValueError(f"Unknown flag {name!r}; use one of {', '.join(FLAGS)}.")
-    summaries().update_one({"_id": patient_id}, {"$set": {f"flags.{name}": on}}, upsert=True)
+    after = summaries().find_one_and_update(
+        {"_id": patient_id},
+        {"$set": {f"flags.{name}": on}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    summary_changed(patient_id, after)
 
 
 def _window(items, today: date, days: int, by_key: dict) -> tuple[int, int]:
@@ -422,12 +445,14 @@ def refresh_summary(patient_id, *, tz: str | None, now: datetime) -> dict:
     }
     if tz:
         fields["tz"] = tz
-    return summaries().find_one_and_update(
+    after = summaries().find_one_and_update(
         {"_id": patient_id},
         {"$set": fields},
         upsert=True,
         return_document=ReturnDocument.AFTER,
     )
+    summary_changed(patient_id, after)
+    return after
 
 
 def close_day(patient, local_date: date, now: datetime) -> None:

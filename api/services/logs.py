@@ -15,14 +15,17 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from api import transactions
 from api.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from api.models.agreement import Agreement, AgreementVersion
 from api.models.log import DELETED, LIVE, VOID, LogEntry
@@ -32,6 +35,8 @@ from api.services import adherence, local_days, measures, profiles
 CLOCK_SKEW = timedelta(minutes=5)
 SYNC_GRACE = timedelta(seconds=30)
 MAX_BATCH = 500
+# A replayed id found, then raced by another writer of the same id: give up after this.
+STORE_ATTEMPTS = 3
 DUPLICATE_KEY = 11000
 IN_FORCE = ("active", "completed", "revoked")
 
@@ -227,17 +232,26 @@ def _allocate(patient_id, docs: list[dict], now: datetime, count: int = 0):
     if out_of_range is not None:
         update["$max"]["last_out_of_range_at"] = out_of_range
         update["$set"]["flags.out_of_range"] = True
-    summary = adherence.summaries().find_one_and_update(
-        {"_id": patient_id},
-        update,
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-        projection={"seq": 1, "tz": 1, "glucose_unit": 1},
-    )
+    summary = _bump(patient_id, update)
+    if summary is None:
+        # The patient's first write: create the summary, then bump it. Never upsert here:
+        # racing upserts may apply the increment without telling either caller its number.
+        with suppress(DuplicateKeyError):
+            adherence.summaries().insert_one({"_id": patient_id, "seq": 0})
+        summary = _bump(patient_id, update)
     if not summary.get("tz"):
         summary.update(_mirror_profile(patient_id))
     last = summary["seq"]
     return list(range(last - count + 1, last + 1)), summary
+
+
+def _bump(patient_id, update: dict) -> dict | None:
+    return adherence.summaries().find_one_and_update(
+        {"_id": patient_id},
+        update,
+        return_document=ReturnDocument.AFTER,
+        projection={"seq": 1, "tz": 1, "glucose_unit": 1},
+    )
 
 
 def _mirror_profile(patient_id) -> dict:
@@ -311,51 +325,71 @@ class Outcome:
 
 
 def _store(author: Author, prepared: list[Prepared], now: datetime) -> tuple[list[Outcome], dict]:
-    patient_id = author.patient_id
-    docs = [p.doc for p in prepared]
-    seqs, summary = _allocate(patient_id, docs, now)
-    for p, seq in zip(prepared, seqs, strict=True):
-        _place(p.doc, p.goal, seq, summary["tz"])
-    failed = _insert(docs)
-    outcomes = [Outcome("created", doc) for doc in docs]
-    if failed:
-        stored = {
-            d["uid"]: d
-            for d in entries().find(
-                {"patient": patient_id, "uid": {"$in": [docs[i]["uid"] for i in failed]}}
+    """Number, insert and count the entries in one transaction: a failure anywhere (the
+    database gone mid-batch) leaves no entry without its rollups, and the client's retry
+    stores them once. Listeners run after the commit."""
+    known: dict[str, dict] = {}
+    for _ in range(STORE_ATTEMPTS):
+        try:
+            outcomes, summary = transactions.run(
+                partial(_write, author, prepared, known, now),
+                warm=(entries, adherence.rollups, adherence.summaries),
             )
-        }
-        for i in failed:
-            existing = stored[docs[i]["uid"]]
-            same = existing.get("body_hash") == docs[i]["body_hash"]
-            outcomes[i] = Outcome("duplicate" if same else "conflict", existing)
-        _void(patient_id, [docs[i]["seq"] for i in failed], now)
-        if any(o.status == "conflict" for o in outcomes):
-            _recompute_activity(patient_id, {docs[i]["goal_id"] for i in failed})
-    created = [(p.doc, 1) for p, o in zip(prepared, outcomes, strict=True) if o.status == "created"]
-    goals = {p.goal.id: p.goal for p in prepared}
-    if adherence.apply_changes(adherence.changes_for(created, goals, patient_id)):
-        adherence.refresh_summary(patient_id, tz=summary["tz"], now=now)
-    _notify(patient_id, [doc for doc, _ in created], "created")
+            break
+        except (DuplicateKeyError, BulkWriteError) as error:
+            # A replayed id aborts the transaction: learn which ids exist, write the rest.
+            if not _is_duplicate(error):
+                raise
+            uids = [p.doc["uid"] for p in prepared]
+            known = {
+                d["uid"]: d
+                for d in entries().find({"patient": author.patient_id, "uid": {"$in": uids}})
+            }
+    else:
+        raise Conflict("Entries with these ids are being written by another request; retry.")
+    created = [o.entry for o in outcomes if o.status == "created"]
+    _notify(author.patient_id, created, "created")
     return outcomes, summary
 
 
-def _insert(docs: list[dict]) -> list[int]:
-    """Insert; the indexes of entries whose id already existed (the unique index decides)."""
+def _is_duplicate(error) -> bool:
+    if isinstance(error, DuplicateKeyError):
+        return True
+    errors = error.details.get("writeErrors") or [{"code": None}]
+    return all(e["code"] == DUPLICATE_KEY for e in errors)
+
+
+def _write(author: Author, prepared: list[Prepared], known: dict, now: datetime):
+    """The transaction's body: entries whose id is `known` are replays (same content) or
+    conflicts; the others are numbered, inserted and added to their rollups."""
+    patient_id = author.patient_id
+    outcomes, fresh = [], []
+    for p in prepared:
+        existing = known.get(p.doc["uid"])
+        if existing is None:
+            outcomes.append(Outcome("created", p.doc))
+            fresh.append(p)
+        else:
+            same = existing.get("body_hash") == p.doc["body_hash"]
+            outcomes.append(Outcome("duplicate" if same else "conflict", existing))
+    seqs, summary = _allocate(patient_id, [p.doc for p in fresh], now)
+    for p, seq in zip(fresh, seqs, strict=True):
+        p.doc.pop("_id", None)  # set by an aborted attempt's insert
+        _place(p.doc, p.goal, seq, summary["tz"])
+    if fresh:
+        _insert([p.doc for p in fresh])
+    goals = {p.goal.id: p.goal for p in fresh}
+    created = [(p.doc, 1) for p in fresh]
+    if adherence.apply_changes(adherence.changes_for(created, goals, patient_id)):
+        adherence.refresh_summary(patient_id, tz=summary["tz"], now=now)
+    return outcomes, summary
+
+
+def _insert(docs: list[dict]) -> None:
     if len(docs) == 1:
-        try:
-            entries().insert_one(docs[0])
-        except DuplicateKeyError:
-            return [0]
-        return []
-    try:
-        entries().insert_many(docs, ordered=False)
-    except BulkWriteError as error:
-        errors = error.details["writeErrors"]
-        if any(e["code"] != DUPLICATE_KEY for e in errors):
-            raise
-        return sorted(e["index"] for e in errors)
-    return []
+        entries().insert_one(docs[0])
+    else:
+        entries().insert_many(docs)
 
 
 def create(author: Author, item: dict, *, now: datetime) -> tuple[dict, bool, dict]:
