@@ -102,7 +102,8 @@ class TestDelivery:
     def test_an_agreement_no_longer_active_is_skipped(self, factory, mongo):
         patient, agreement = setup_walker(factory, timezone="UTC")
         reminders.plan_all(utc(2025, 1, 15, 0, 0))
-        agreement.update(set__status="completed")
+        # Ended while its reminder was planned (as if the re-planning hook had not run).
+        agreement.update(set__status="completed", set__ended_at=utc(2025, 1, 15, 7, 0))
         assert tick(utc(2025, 1, 15, 8, 0)) == {"skipped": 1, "slices": 1}
         stored = occurrence(mongo, "goal:g_walk:2025-01-15T08:00")
         assert (stored["status"], stored["reason"]) == ("skipped", "agreement no longer active")

@@ -161,3 +161,20 @@ class TestInbox:
         client.get(INBOX.format("me"), headers=factory.headers(patient))
         plan = mongo.notifications.find({"patient": patient.pk}).sort("created_at", -1).explain()
         assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"])
+
+
+def test_a_new_device_receives_reminders_already_planned(client, factory, mongo):
+    from api.services import reminders
+    from tests.test_reminders import walk
+
+    patient = factory.patient()
+    factory.agreement(patient, factory.provider(), goals=[walk(["08:00"])])
+    reminders.plan_all(reminders.utcnow())
+    assert {o["has_devices"] for o in mongo.reminder_occurrences.find()} == {False}
+    response = client.post(
+        DEVICES.format("me"),
+        json={"platform": "ios", "token": TOKEN},
+        headers=factory.headers(patient),
+    )
+    assert response.status_code == 201
+    assert {o["has_devices"] for o in mongo.reminder_occurrences.find()} == {True}

@@ -237,6 +237,8 @@ class TestDispatchPushes:
                 "updated_at": datetime(2025, 1, 1, tzinfo=UTC),
             }
         )
+        # What registering through the API does: planned reminders now go to the device too.
+        reminders.devices_registered(patient.pk, datetime(2025, 1, 15, tzinfo=UTC))
 
     def test_an_unregistered_token_removes_the_device(self, factory, mongo, loopback, sleeps):
         patient = self.setup(factory)

@@ -89,6 +89,8 @@ class Agreement(TimestampedDocument):
             ("patient", "status", "-created_at"),
             ("patient", "-created_at"),
             ("status", "patient"),
+            # Reminder dispatch skips agreements that ended since their reminders were planned.
+            ("status", "ended_at"),
         ],
     }
 

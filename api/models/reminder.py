@@ -11,6 +11,8 @@ in one UTC minute) with an expiring lease. A slice stays `open` while it may hol
 
 import mongoengine as me
 
+from api.models.user import QuietHours
+
 KINDS = ("goal_reminder", "checkup_reminder", "checkup_overdue")
 # `pending` covers delivered ones too: delivery is recorded by the notification.
 STATUSES = ("pending", "skipped", "expired", "failed")
@@ -23,12 +25,21 @@ class Occurrence(me.Document):
     kind = me.StringField(required=True, choices=KINDS)
     agreement = me.ObjectIdField(required=True)
     goal_id = me.StringField(max_length=40)
+    goal_period = me.StringField(max_length=10)  # "day" or "week": which rollup says "met"
     checkup_id = me.StringField(max_length=40)
     # The patient's local day the reminder belongs to (a goal's day; a check-up's due date).
     local_date = me.DateField(required=True)
     due_at = me.DateTimeField(required=True)
     # Set when quiet hours pushed the reminder back: the instant it was first due.
     deferred_from = me.DateTimeField()
+    # Copied at planning, so a busy minute is delivered without loading patients or
+    # agreements; re-planning (agreement or schedule changes, devices) refreshes them.
+    title = me.StringField(required=True, max_length=300)
+    body = me.StringField(required=True, max_length=2000)
+    timezone = me.StringField(required=True, max_length=64)
+    quiet_hours = me.EmbeddedDocumentField(QuietHours)
+    patient_name = me.StringField(max_length=200)
+    has_devices = me.BooleanField(default=False)
     status = me.StringField(required=True, choices=STATUSES, default="pending")
     reason = me.StringField(max_length=300)
     planned_at = me.DateTimeField(required=True)

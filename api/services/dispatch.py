@@ -23,12 +23,13 @@ from pymongo.errors import BulkWriteError
 from api.models.agreement import Agreement
 from api.models.notification import Device, Notification
 from api.models.reminder import Occurrence, ReminderSlice
-from api.models.user import User
 from api.services import adherence, local_days
 from api.services.push import Channel, PushMessage
 from api.services.reminders import (
     DUPLICATE_KEY,
+    IN_BATCH,
     MINUTE,
+    find_in,
     open_slices,
     quiet_until,
     slice_of,
@@ -36,7 +37,11 @@ from api.services.reminders import (
 
 LEASE = timedelta(minutes=5)
 GOAL_STALE_AFTER = timedelta(hours=2)
-CHUNK = 5000
+# Longer than any reminder waits between planning and delivery (horizon, quiet hours).
+ENDED_LOOKBACK = timedelta(days=7)
+# Reminders decided and inserted per round trip: large enough to amortise the calls, small
+# enough that no single insert nears the socket timeout.
+CHUNK = 1000
 MAX_SLICES_PER_TICK = 500
 
 
@@ -93,135 +98,118 @@ def deliver_slice(start: datetime, now: datetime, channel: Channel, counts) -> N
         _deliver_chunk(chunk, now, channel, counts)
 
 
-def _by_id(document_class, ids, projection) -> dict:
-    cursor = document_class._get_collection().find({"_id": {"$in": list(ids)}}, projection)
-    return {doc["_id"]: doc for doc in cursor}
+def ended_agreements(now: datetime) -> set:
+    """Agreements that ended lately: re-planning drops their reminders, and this catches any
+    that slipped through (ended while their minute was being delivered)."""
+    since = now - ENDED_LOOKBACK
+    collection = Agreement._get_collection()
+    return {
+        doc["_id"]
+        for status in ("completed", "revoked")
+        for doc in collection.find({"status": status, "ended_at": {"$gte": since}}, {"_id": 1})
+    }
 
 
-def _decide(occurrence, patient, agreement, now) -> tuple[str, object]:
-    """("deliver", item) or ("skipped"|"expired", reason) or ("defer", until).
+def _decide(occurrence: dict, ended: set, now: datetime) -> tuple[str, object]:
+    """("deliver", None) or ("skipped"|"expired", reason) or ("defer", until).
 
     Whether a goal is already met is settled afterwards for the whole chunk at once.
     """
-    if patient is None or agreement is None or agreement["status"] != "active":
+    if occurrence["agreement"] in ended:
         return "skipped", "agreement no longer active"
-    content = agreement["content"]
-    if occurrence["kind"] == "goal_reminder":
-        item = next((g for g in content.get("goals", []) if g["id"] == occurrence["goal_id"]), None)
-        if item is None:
-            return "skipped", "goal no longer in the agreement"
-        if now - occurrence["due_at"] > GOAL_STALE_AFTER:
-            return "expired", "more than 2 hours late"
-    else:
-        checkups = content.get("checkups", [])
-        item = next((c for c in checkups if c["id"] == occurrence["checkup_id"]), None)
-        if item is None:
-            return "skipped", "check-up no longer in the agreement"
-    until = quiet_until(patient.get("timezone"), patient.get("quiet_hours"), now)
+    if occurrence["kind"] == "goal_reminder" and now - occurrence["due_at"] > GOAL_STALE_AFTER:
+        return "expired", "more than 2 hours late"
+    until = quiet_until(occurrence["timezone"], occurrence.get("quiet_hours"), now)
     if until is not None:
         return "defer", until
-    return "deliver", item
+    return "deliver", None
 
 
-def _rollup_id(occurrence: dict, goal: dict) -> str:
-    period_key = local_days.period_key(occurrence["local_date"].date(), goal.get("period", "day"))
-    return adherence.rollup_id(occurrence["patient"], goal["id"], period_key)
+def _rollup_id(occurrence: dict) -> str:
+    period = occurrence.get("goal_period") or local_days.DAY
+    period_key = local_days.period_key(occurrence["local_date"].date(), period)
+    return adherence.rollup_id(occurrence["patient"], occurrence["goal_id"], period_key)
 
 
-def _goals_met(deliveries: list[tuple[dict, dict]]) -> set[str]:
+def _goals_met(occurrences: list[dict]) -> set[str]:
     """The rollup ids among these goal reminders whose goal is met: `adherence.goal_met` for
-    a whole chunk in one query."""
-    ids = [_rollup_id(o, goal) for o, goal in deliveries if o["kind"] == "goal_reminder"]
-    if not ids:
-        return set()
-    # By `_id` alone (filtered here): a second predicate costs the embedded server its plan.
-    found = adherence.rollups().find({"_id": {"$in": ids}}, {"met": 1})
+    a whole chunk, by `_id` alone (a second predicate costs the embedded server its plan)."""
+    ids = [_rollup_id(o) for o in occurrences if o["kind"] == "goal_reminder"]
+    found = find_in(adherence.rollups(), "_id", ids, {"met": 1})
     return {doc["_id"] for doc in found if doc.get("met")}
 
 
 def _deliver_chunk(chunk: list[dict], now: datetime, channel: Channel, counts) -> None:
-    patients = _by_id(User, {o["patient"] for o in chunk}, ["timezone", "quiet_hours", "name"])
-    agreements = _by_id(
-        Agreement,
-        {o["agreement"] for o in chunk},
-        ["status", "content.goals", "content.checkups"],
-    )
+    ended = ended_agreements(now)
     outcomes = defaultdict(list)  # (status, reason) → occurrence ids
     deferrals = defaultdict(list)  # new due_at → occurrence ids
     deliveries = []
     for occurrence in chunk:
-        verdict, detail = _decide(
-            occurrence,
-            patients.get(occurrence["patient"]),
-            agreements.get(occurrence["agreement"]),
-            now,
-        )
+        verdict, detail = _decide(occurrence, ended, now)
         if verdict == "deliver":
-            deliveries.append((occurrence, detail))
+            deliveries.append(occurrence)
         elif verdict == "defer":
             deferrals[detail].append(occurrence["_id"])
         else:
             outcomes[(verdict, detail)].append(occurrence["_id"])
     met = _goals_met(deliveries)
     inbox = []
-    for occurrence, item in deliveries:
-        if occurrence["kind"] == "goal_reminder" and _rollup_id(occurrence, item) in met:
+    for occurrence in deliveries:
+        if occurrence["kind"] == "goal_reminder" and _rollup_id(occurrence) in met:
             outcomes[("skipped", "goal already met today")].append(occurrence["_id"])
         else:
-            inbox.append(notification_for(occurrence, item, now))
+            inbox.append(notification_for(occurrence, now))
     _write_outcomes(outcomes, deferrals, counts)
     new, retried = _insert_inbox(inbox)
     if new:
         _count(counts, "delivered", len(new))
-    _push(new + retried, patients, channel, now, counts)
+    names = {o["patient"]: o.get("patient_name") for o in deliveries if o.get("has_devices")}
+    _push([n for n in new + retried if n["patient"] in names], names, channel, counts)
+
+
+def _batches(ids: list) -> list[list]:
+    return [ids[start : start + IN_BATCH] for start in range(0, len(ids), IN_BATCH)]
 
 
 def _write_outcomes(outcomes, deferrals, counts) -> None:
     requests = []
     for (status, reason), ids in outcomes.items():
-        requests.append(
-            UpdateMany({"_id": {"$in": ids}}, {"$set": {"status": status, "reason": reason}})
-        )
+        requests += [
+            UpdateMany({"_id": {"$in": batch}}, {"$set": {"status": status, "reason": reason}})
+            for batch in _batches(ids)
+        ]
         _count(counts, status, len(ids))
+    deferred_since = {"$ifNull": ["$deferred_from", "$due_at"]}
     for until, ids in deferrals.items():
-        requests.append(
+        requests += [
             UpdateMany(
-                {"_id": {"$in": ids}},
+                {"_id": {"$in": batch}},
                 [
                     {
                         "$set": {
-                            "deferred_from": {"$ifNull": ["$deferred_from", "$due_at"]},
+                            "deferred_from": deferred_since,
                             "due_at": until,
                             "reason": "quiet hours",
                         }
                     }
                 ],
             )
-        )
+            for batch in _batches(ids)
+        ]
         _count(counts, "deferred", len(ids))
     if requests:
         Occurrence._get_collection().bulk_write(requests, ordered=False)
     open_slices(slice_of(until) for until in deferrals)
 
 
-def notification_for(occurrence: dict, item: dict, now: datetime) -> dict:
-    kind = occurrence["kind"]
-    if kind == "goal_reminder":
-        title = item["title"]
-        body = "A reminder from your care plan. Log it when it's done."
-    elif kind == "checkup_reminder":
-        title = f"Check-up coming up: {item['name']}"
-        body = f"Due on {occurrence['local_date']:%d %B %Y}. Book it with your care team."
-    else:
-        title = f"Check-up overdue: {item['name']}"
-        body = f"It was due on {occurrence['local_date']:%d %B %Y}. Please book it soon."
+def notification_for(occurrence: dict, now: datetime) -> dict:
     return {
         "_id": ObjectId(),
         "patient": occurrence["patient"],
         "key": occurrence["key"],
-        "kind": kind,
-        "title": title,
-        "body": body,
+        "kind": occurrence["kind"],
+        "title": occurrence["title"],
+        "body": occurrence["body"],
         "created_at": now,
         "occurrence": occurrence["_id"],
     }
@@ -242,40 +230,40 @@ def _insert_inbox(inbox: list[dict]) -> tuple[list[dict], list[dict]]:
     duplicate = {e["index"] for e in errors}
     new = [doc for i, doc in enumerate(inbox) if i not in duplicate]
     # Retried after a crash: these are in the inbox already; push those not yet pushed.
-    retried = list(
-        collection.find(
-            {
-                "$or": [
-                    {"patient": inbox[i]["patient"], "key": inbox[i]["key"], "push": "pending"}
-                    for i in sorted(duplicate)
-                ]
-            }
-        )
-    )
+    retried = [
+        doc
+        for i in sorted(duplicate)
+        if (doc := collection.find_one({"patient": inbox[i]["patient"], "key": inbox[i]["key"]}))
+        and doc.get("push") == "pending"
+    ]
     return new, retried
 
 
-def _push(notifications: list[dict], patients: dict, channel: Channel, now, counts) -> None:
-    """Send each notification to every device of its patient; record what failed."""
+def _addressee(notification: dict):
+    """Whose devices hear it: its recipient (a provider, for an alert), else the patient."""
+    return notification.get("recipient") or notification["patient"]
+
+
+def _push(notifications: list[dict], names: dict, channel: Channel, counts) -> None:
+    """Send each notification to every device of its addressee; record what failed.
+
+    `names`: addressee id → the patient's name (a caregiver's device is told whose it is)."""
     if not notifications:
         return
     devices = defaultdict(list)
-    for device in Device._get_collection().find(
-        {"patient": {"$in": list({n["patient"] for n in notifications})}}
-    ):
+    addressees = {_addressee(n) for n in notifications}
+    for device in find_in(Device._get_collection(), "patient", addressees):
         devices[device["patient"]].append(device)
-    targeted = [n for n in notifications if devices.get(n["patient"])]
+    targeted = [n for n in notifications if devices.get(_addressee(n))]
     if not targeted:
         return
     collection = Notification._get_collection()
-    collection.update_many(
-        {"_id": {"$in": [n["_id"] for n in targeted]}, "push": None}, {"$set": {"push": "pending"}}
-    )
+    for batch in _batches([n["_id"] for n in targeted]):
+        collection.update_many({"_id": {"$in": batch}}, {"$set": {"push": "pending"}})
     for notification in targeted:
-        patient = patients.get(notification["patient"]) or {}
         errors = []
-        for device in devices[notification["patient"]]:
-            result = channel.send(message_for(notification, device, patient))
+        for device in devices[_addressee(notification)]:
+            result = channel.send(message_for(notification, device, names[device["patient"]]))
             if result.unregistered:
                 Device.objects(token=device["token"]).delete()
                 _count(counts, "devices_removed", 1)
@@ -285,11 +273,11 @@ def _push(notifications: list[dict], patients: dict, channel: Channel, now, coun
         _record_push(notification, errors)
 
 
-def message_for(notification: dict, device: dict, patient: dict) -> PushMessage:
+def message_for(notification: dict, device: dict, patient_name: str | None) -> PushMessage:
     """A caregiver's device is told whose reminder it is."""
     title = notification["title"]
     if device["owner"] != device["patient"]:
-        title = f"For {patient.get('name', 'your dependant')}: {title}"
+        title = f"For {patient_name or 'your dependant'}: {title}"
     return PushMessage(
         token=device["token"],
         platform=device["platform"],
@@ -304,6 +292,7 @@ def _record_push(notification: dict, errors: list[str]) -> None:
     changes = {"push": "failed" if errors else "sent"}
     if errors:
         changes["push_error"] = "; ".join(errors)[:300]
+    if errors and notification.get("occurrence"):
         Occurrence._get_collection().update_one(
             {"_id": notification["occurrence"]},
             {"$set": {"status": "failed", "reason": f"push failed: {changes['push_error']}"}},

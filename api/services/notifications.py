@@ -8,6 +8,7 @@ from pymongo.errors import DuplicateKeyError
 
 from api.errors import NotFound
 from api.models.notification import Device, Notification
+from api.services import reminders
 
 
 def _object_id(value: str) -> ObjectId:
@@ -37,6 +38,7 @@ def register_device(*, patient_id, owner_id, platform: str, token: str, now: dat
     except DuplicateKeyError:
         # The same phone registered twice at once: both calls answer with the one stored.
         return Device.objects(token=token, patient=patient_id).first(), False
+    reminders.devices_registered(patient_id, now)
     return device, True
 
 

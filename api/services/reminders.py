@@ -15,14 +15,15 @@ from pymongo.errors import BulkWriteError
 
 from api.clock import utcnow
 from api.models.agreement import Agreement
+from api.models.notification import Device
 from api.models.reminder import Occurrence, ReminderSlice
 from api.models.user import User
-from api.services import agreements, local_days, profiles
-from api.services.intervals import add_interval, parse_interval
+from api.services import agreements, checkups, local_days, profiles
 
 PLAN_HORIZON = timedelta(hours=48)
 PLAN_BATCH = 500
 MINUTE = timedelta(minutes=1)
+IN_BATCH = 20
 DUPLICATE_KEY = 11000
 
 
@@ -54,7 +55,20 @@ def quiet_until(timezone: str, hours, now: datetime) -> datetime | None:
     return local_instant(end_day, end, tz)
 
 
-def _occurrence(agreement, patient, kind, key, local_date, due_at, now) -> Occurrence:
+def texts(kind: str, item, due: date) -> tuple[str, str]:
+    """The title and body a reminder shows, from its goal or check-up."""
+    if kind == "goal_reminder":
+        return item.title, "A reminder from your care plan. Log it when it's done."
+    if kind == "checkup_reminder":
+        return (
+            f"Check-up coming up: {item.name}",
+            f"Due on {due:%d %B %Y}. Book it with your care team.",
+        )
+    return f"Check-up overdue: {item.name}", f"It was due on {due:%d %B %Y}. Please book it soon."
+
+
+def _occurrence(agreement, patient, item, kind, key, local_date, due_at, now) -> Occurrence:
+    title, body = texts(kind, item, local_date)
     return Occurrence(
         patient=patient.pk,
         key=key,
@@ -62,6 +76,11 @@ def _occurrence(agreement, patient, kind, key, local_date, due_at, now) -> Occur
         agreement=agreement.pk,
         local_date=local_date,
         due_at=due_at,
+        title=title,
+        body=body,
+        timezone=patient.timezone or "UTC",
+        quiet_hours=patient.quiet_hours,
+        patient_name=patient.name,
         planned_at=now,
     )
 
@@ -83,21 +102,13 @@ def goal_occurrences(agreement, patient, start, end, now) -> list[Occurrence]:
                 if start <= due_at < end:
                     key = f"goal:{goal.id}:{day.isoformat()}T{hhmm}"
                     planned.append(
-                        _occurrence(agreement, patient, "goal_reminder", key, day, due_at, now)
+                        _occurrence(
+                            agreement, patient, goal, "goal_reminder", key, day, due_at, now
+                        )
                     )
                     planned[-1].goal_id = goal.id
+                    planned[-1].goal_period = goal.period
     return planned
-
-
-def checkup_due_dates(agreement, checkup, until: date) -> list[date]:
-    """Due dates of a check-up, one interval after another from the agreement's start."""
-    base = agreement.content.start_on or (agreement.active_since or agreement.created_at).date()
-    interval = parse_interval(checkup.interval)
-    dates, n = [], 1
-    while (due := add_interval(base, interval, n)) <= until:
-        dates.append(due)
-        n += 1
-    return dates
 
 
 def checkup_occurrences(agreement, patient, start, end, now) -> list[Occurrence]:
@@ -105,9 +116,15 @@ def checkup_occurrences(agreement, patient, start, end, now) -> list[Occurrence]
     hhmm = patient.reminder_time or "08:00"
     last_day = end.astimezone(zone).date()
     planned = []
+    # Due dates follow the last completion of each test (the check-ups service's rule).
+    last_done = (
+        checkups.last_done_on_by_key(agreement.patient) if agreement.content.checkups else {}
+    )
     for checkup in agreement.content.checkups:
         lead = max(checkup.remind_days_before or [0])
-        for due in checkup_due_dates(agreement, checkup, last_day + timedelta(days=lead)):
+        until = last_day + timedelta(days=lead)
+        last = last_done.get(checkups.match_key(checkup))
+        for due in checkups.due_dates(agreement, checkup, until, last):
             notices = [
                 (f"before:{n}", "checkup_reminder", due - timedelta(days=n))
                 for n in sorted(set(checkup.remind_days_before))
@@ -117,7 +134,9 @@ def checkup_occurrences(agreement, patient, start, end, now) -> list[Occurrence]
                 due_at = local_instant(day, hhmm, zone)
                 if start <= due_at < end:
                     key = f"checkup:{checkup.id}:{due.isoformat()}:{suffix}"
-                    planned.append(_occurrence(agreement, patient, kind, key, due, due_at, now))
+                    planned.append(
+                        _occurrence(agreement, patient, checkup, kind, key, due, due_at, now)
+                    )
                     planned[-1].checkup_id = checkup.id
     return planned
 
@@ -159,10 +178,24 @@ def slice_of(instant: datetime) -> datetime:
     return instant.replace(second=0, microsecond=0)
 
 
+def find_in(collection, field: str, values, projection=None):
+    """`{field: {$in: values}}` in small batches: the embedded server's `$in` costs grow
+    with the square of the list, and a handful of values per query keeps it linear."""
+    values = list(values)
+    for start in range(0, len(values), IN_BATCH):
+        yield from collection.find({field: {"$in": values[start : start + IN_BATCH]}}, projection)
+
+
 def store(occurrences: list[Occurrence]) -> int:
     """Insert what is new (planning twice stores once); return how many were new."""
     if not occurrences:
         return 0
+    with_devices = {
+        d["patient"]
+        for d in find_in(Device._get_collection(), "patient", {o.patient for o in occurrences})
+    }
+    for occurrence in occurrences:
+        occurrence.has_devices = occurrence.patient in with_devices
     docs = [o.to_mongo().to_dict() for o in occurrences]
     try:
         Occurrence._get_collection().insert_many(docs, ordered=False)
@@ -177,8 +210,8 @@ def store(occurrences: list[Occurrence]) -> int:
 
 
 def _patients(ids) -> dict:
-    fields = ("timezone", "reminder_time", "quiet_hours", "name")
-    return {u.pk: u for u in User.objects(pk__in=list(ids)).only(*fields)}
+    found = find_in(User._get_collection(), "_id", ids)
+    return {doc["_id"]: User._from_son(doc) for doc in found}
 
 
 def plan_all(now: datetime) -> dict:
@@ -243,6 +276,11 @@ def replan_agreement(agreement: Agreement, now: datetime) -> int:
     return store(plan(agreement, patient, now)) if patient else 0
 
 
+def devices_registered(patient_id, now: datetime) -> None:
+    """A first device: reminders already planned will be pushed to it too."""
+    Occurrence.objects(patient=patient_id, due_at__gt=now).update(set__has_devices=True)
+
+
 @profiles.on_schedule_change
 def _schedule_changed(patient: User) -> None:
     if patient.role == "patient":
@@ -252,20 +290,3 @@ def _schedule_changed(patient: User) -> None:
 @agreements.on_change
 def _agreement_changed(agreement: Agreement) -> None:
     replan_agreement(agreement, utcnow())
-
-
-def checkup_overdue(patient_id, now: datetime) -> bool:
-    """True when, for some check-up, the latest notice sent is the overdue one: its due date
-    passed and the next cycle's reminders have not started. (Completions recorded by the
-    check-ups feature clear the flag when it recomputes it.)"""
-    latest: dict[str, str] = {}
-    recent = Occurrence._get_collection().find(
-        {"patient": patient_id, "due_at": {"$lte": now}},
-        {"kind": 1, "checkup_id": 1, "status": 1},
-        sort=[("due_at", -1)],
-        limit=200,
-    )
-    for occurrence in recent:
-        if occurrence.get("checkup_id") and occurrence["status"] == "pending":
-            latest.setdefault(occurrence["checkup_id"], occurrence["kind"])
-    return "checkup_overdue" in latest.values()
