@@ -119,6 +119,8 @@ class TestInbox:
         add_notification(mongo, patient, "b", 20)
         add_notification(mongo, patient, "c", 10)
         add_notification(mongo, factory.patient(), "other", 5)
+        for_provider = add_notification(mongo, patient, "alert-for-provider", 1)
+        mongo.notifications.update_one({"_id": for_provider}, {"$set": {"recipient": ObjectId()}})
         everything = client.get(INBOX.format("me"), headers=headers)
         assert [n["title"] for n in everything.get_json()] == [
             "Reminder c",
@@ -159,7 +161,8 @@ class TestInbox:
         patient = factory.patient()
         add_notification(mongo, patient, "a", 10)
         client.get(INBOX.format("me"), headers=factory.headers(patient))
-        plan = mongo.notifications.find({"patient": patient.pk}).sort("created_at", -1).explain()
+        mine = {"patient": patient.pk, "recipient": {"$in": [None, patient.pk]}}
+        plan = mongo.notifications.find(mine).sort("created_at", -1).explain()
         assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"])
 
 

@@ -10,7 +10,15 @@ import mongoengine as me
 from api.models.base import TimestampedDocument
 
 PLATFORMS = ("ios", "android")
-NOTIFICATION_KINDS = ("goal_reminder", "checkup_reminder", "checkup_overdue", "message", "alert")
+NOTIFICATION_KINDS = (
+    "goal_reminder",
+    "checkup_reminder",
+    "checkup_overdue",
+    "message",
+    "alert",
+    "outreach",
+    "education",
+)
 PUSH_STATES = ("pending", "sent", "failed")
 
 
@@ -35,7 +43,8 @@ class Notification(me.Document):
         "collection": "notifications",
         "indexes": [
             {"fields": ["patient", "key"], "unique": True},
-            ("patient", "-created_at"),
+            # The inbox: a patient's own notifications (no recipient, or themselves), newest first.
+            ("patient", "recipient", "-created_at"),
             ("recipient", "-created_at"),
             {"fields": ["push_after"], "sparse": True},
         ],
