@@ -62,7 +62,7 @@ def test_a_number_still_being_written_holds_the_cursor_back(client, factory, mon
     assert [c["id"] for c in held["changes"]] != [] and held["next_cursor"] == "1"
     assert held["has_more"] is True
     # Long after, the writer has evidently given up: the hole is skipped.
-    old = datetime.now(UTC) - timedelta(minutes=5)
+    old = datetime.now(UTC) - timedelta(minutes=10)
     mongo.log_entries.update_one({"uid": third["id"]}, {"$set": {"changed_at": old}})
     passed = sync(client, p, held["next_cursor"])
     assert [c["id"] for c in passed["changes"]] == [third["id"]]
