@@ -64,5 +64,7 @@ class EducationProgress(TimestampedDocument):
         "indexes": [
             {"fields": ["patient", "item"], "unique": True},
             ("status", "assigned_at"),
+            # A campaign's outcome: who completed its item since it was sent.
+            ("item", "status", "completed_at"),
         ],
     }

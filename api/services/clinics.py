@@ -46,14 +46,29 @@ def get_clinic(clinic_id) -> Clinic:
     return clinic
 
 
+_provider_listeners = []
+
+
+def on_provider_added(listener):
+    """Register `listener(clinic)`, called after a provider joined the clinic (its patients
+    grew by theirs: the population aggregates are recomputed)."""
+    _provider_listeners.append(listener)
+    return listener
+
+
 def add_provider(*, clinic_id, provider_id: str, now: datetime) -> Clinic:
     """Place a provider in a clinic; placing them again changes nothing."""
     clinic = get_clinic(clinic_id)
     provider_oid = _object_id(provider_id)
     if provider_oid is None or not User.objects(pk=provider_oid, role="provider").count():
         raise field_error("provider_id", "No provider with this id.")
-    Clinic.objects(pk=clinic.pk).update_one(add_to_set__providers=provider_oid, set__updated_at=now)
+    added = Clinic.objects(pk=clinic.pk, providers__ne=provider_oid).update_one(
+        push__providers=provider_oid, set__updated_at=now
+    )
     clinic.reload()
+    if added:
+        for listener in _provider_listeners:
+            listener(clinic)
     return clinic
 
 

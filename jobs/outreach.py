@@ -1,0 +1,99 @@
+"""Outreach jobs: campaign delivery, the 7-day education nudge, the population snapshot.
+
+Each is idempotent and safe with several workers: campaigns are claimed with expiring leases
+and delivered through the inbox's unique key; a nudge's key `education:<patient>:<item>`
+makes it one per (patient, item) however many workers send it, however often.
+"""
+
+from datetime import datetime
+
+from flask import current_app
+
+from api.models.notification import Notification
+from api.models.user import User
+from api.services import campaigns, dispatch, education, population, push
+from api.services.push import Channel
+from api.services.reminders import IN_BATCH, find_in, quiet_until
+from jobs.registry import job
+from jobs.reminders import WORKER
+
+NUDGE_AFTER_DAYS = 7
+
+
+def nudge_key(patient_id, item_id: str) -> str:
+    return f"education:{patient_id}:{item_id}"
+
+
+def _already_nudged(stale: list[tuple]) -> set[tuple]:
+    """The (patient, item) pairs whose nudge is in the inbox: a handful of indexed reads."""
+    sent = set()
+    collection = Notification._get_collection()
+    for start in range(0, len(stale), IN_BATCH):
+        batch = stale[start : start + IN_BATCH]
+        found = collection.find(
+            {
+                "patient": {"$in": list({p for p, _ in batch})},
+                "key": {"$in": [nudge_key(p, item.pk) for p, item in batch]},
+            },
+            {"patient": 1, "key": 1},
+        )
+        sent |= {(n["patient"], n["key"]) for n in found}
+    return {(p, item.pk) for p, item in stale if (p, nudge_key(p, item.pk)) in sent}
+
+
+def nudge_education(now: datetime, channel: Channel) -> dict:
+    """One gentle reminder per assigned item still `new` 7 days after it was assigned.
+
+    Patients inside their quiet hours are left for a later run (the item is still `new`)."""
+    stale = education.stale_assignments(now, older_than_days=NUDGE_AFTER_DAYS)
+    done = _already_nudged(stale)
+    due = [(p, item) for p, item in stale if (p, item.pk) not in done]
+    if not due:
+        return {}
+    people = {
+        u["_id"]: u
+        for u in find_in(
+            User._get_collection(),
+            "_id",
+            {p for p, _ in due},
+            {"name": 1, "timezone": 1, "quiet_hours": 1},
+        )
+    }
+    inbox, waiting = [], 0
+    for patient_id, item in due:
+        person = people.get(patient_id, {})
+        if quiet_until(person.get("timezone"), person.get("quiet_hours"), now):
+            waiting += 1
+            continue
+        inbox.append(
+            {
+                "patient": patient_id,
+                "key": nudge_key(patient_id, item.pk),
+                "kind": "education",
+                "title": f"A reading from your care plan: {item.title}"[:300],
+                "body": f"When you have {item.reading_minutes} minutes, this may help. "
+                "Mark it as read once you have looked at it.",
+                "created_at": now,
+            }
+        )
+    new, retried = dispatch._insert_inbox(inbox)
+    counts = {"education_nudged": len(new), "education_waiting": waiting}
+    names = {p: people.get(p, {}).get("name") for p, _ in due}
+    dispatch._push(new + retried, names, channel, counts)
+    return counts
+
+
+@job("deliver_campaigns", "interval", minutes=1)
+def deliver(now) -> dict:
+    channel = push.channel_from_config(current_app.config)
+    return campaigns.deliver_due(now=now, worker=WORKER, channel=channel)
+
+
+@job("education_nudges", "interval", hours=1)
+def nudge(now) -> dict:
+    return nudge_education(now, push.channel_from_config(current_app.config))
+
+
+@job("population_snapshot", "cron", hour=0, minute=30)
+def snapshot(now) -> dict:
+    return population.take_snapshots(now=now)
