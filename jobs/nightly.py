@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from api.models.reminder import DayClose
 from api.models.user import User
-from api.services import adherence, local_days, reminders
+from api.services import adherence, checkups, local_days
 from jobs.registry import job
 
 BATCH = 500
@@ -43,7 +43,8 @@ def close_days(now: datetime) -> dict:
 
 def close_patient_day(patient: User, local_date, now: datetime) -> None:
     adherence.close_day(patient, local_date, now)
-    adherence.set_flag(patient.pk, "overdue_checkup", reminders.checkup_overdue(patient.pk, now))
+    # The check-up schedule and the `overdue_checkup` flag on the summary, for the panel.
+    checkups.refresh_summary(patient.pk, now=now, tz=patient.timezone)
     # Another worker may close the same day at the same moment; one marker is enough.
     with suppress(DuplicateKeyError):
         DayClose(patient=patient.pk, local_date=local_date, closed_at=now).save(force_insert=True)

@@ -1,0 +1,44 @@
+"""The provider panel's own index: rows and bucket counts, derived from the summaries.
+
+The embedded server materialises every index entry a query's range matches before it
+applies `limit`, so a page must be read through a narrow key range. Each row carries one
+sortable string key per sort order, prefixed by "<provider>:<view>:" (`view` is "all" or a
+flag), and `PanelCount` keeps how many rows each bucket of a key holds; the panel finds the
+buckets that hold the page, then reads only those rows.
+"""
+
+import mongoengine as me
+
+VIEWS = ("all", "low_adherence", "no_recent_logs", "out_of_range", "overdue_checkup", "open_alert")
+SORTS = ("adherence_7d", "adherence_30d", "last_log")
+
+
+class PanelRow(me.Document):
+    """One per (provider, patient, view); `_id` is "<provider>:<view>:<patient>"."""
+
+    id = me.StringField(primary_key=True)
+    provider = me.ObjectIdField(required=True)
+    patient = me.ObjectIdField(required=True)
+    view = me.StringField(required=True, choices=VIEWS)
+    adherence_7d = me.StringField(required=True)
+    adherence_30d = me.StringField(required=True)
+    last_log = me.StringField(required=True)
+
+    meta = {
+        "collection": "panel_rows",
+        "indexes": [
+            {"fields": ["adherence_7d"], "unique": True},
+            {"fields": ["adherence_30d"], "unique": True},
+            {"fields": ["last_log"], "unique": True},
+            ("patient", "provider"),
+        ],
+    }
+
+
+class PanelCount(me.Document):
+    """Rows per bucket of one sort key: `_id` is "<provider>:<view>:<sort>"."""
+
+    id = me.StringField(primary_key=True)
+    buckets = me.MapField(me.IntField(), default=dict)
+
+    meta = {"collection": "panel_counts"}
