@@ -27,9 +27,15 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## The slow tier: lint, every test including the slow ones, and the benchmarks.
+## The slow tier: lint, every test including the slow ones, the long fuzz run, the auditors
+## and the benchmarks. The fuzz run counts its requests (>= 5,000) and 5xx answers (0).
+FUZZ_EXAMPLES ?= 40
+PIP_AUDIT_FLAGS ?=
 check-all: $(STAMP) lint
 	$(BIN)/python -m pytest -m "slow or not slow" --run-slow
+	$(BIN)/python -m tests.fuzz_slow_tier $(FUZZ_EXAMPLES)
+	$(BIN)/pip-audit -r requirements.txt $(PIP_AUDIT_FLAGS)
+	$(BIN)/bandit -r api jobs -q
 	$(MAKE) bench
 
 bench: $(STAMP)

@@ -8,7 +8,7 @@ import os
 from datetime import timedelta
 
 ENVIRONMENTS = ("development", "test", "production")
-DEVELOPMENT_SECRET = "carepact-development-secret-do-not-use-in-production"  # noqa: S105
+DEVELOPMENT_SECRET = "carepact-development-secret-do-not-use-in-production"  # noqa: S105  # nosec B105
 KNOWN_DEFAULT_SECRETS = {DEVELOPMENT_SECRET, "secret", "changeme", "change-me", "jwt-secret"}
 MIN_SECRET_LENGTH = 32
 DEFAULT_MONGODB_URI = "mongodb://127.0.0.1:27027/carepact?directConnection=true"

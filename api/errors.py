@@ -8,7 +8,7 @@ import logging
 from http import HTTPStatus
 
 from flask import current_app, json
-from mongoengine.errors import NotUniqueError
+from mongoengine.errors import NotUniqueError, OperationError
 from pymongo.errors import DuplicateKeyError, PyMongoError
 from werkzeug.exceptions import HTTPException
 
@@ -164,6 +164,9 @@ def handle_not_unique(error: NotUniqueError):
 def handle_unexpected(error: Exception):
     if isinstance(error, PyMongoError):
         return handle_database_error(error)
+    if isinstance(error, OperationError) and isinstance(error.__context__, PyMongoError):
+        # mongoengine's modify/update wrap the driver's error in their own class.
+        return handle_database_error(error.__context__)
     if isinstance(error, ApiError):
         return handle_api_error(error)
     log.exception("unhandled exception")

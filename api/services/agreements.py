@@ -18,6 +18,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from mongoengine.errors import NotUniqueError
 
+from api import transactions
 from api.access import Need, Scope
 from api.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed, field_error
 from api.models.agreement import Agreement, AgreementContent, AgreementVersion
@@ -278,11 +279,16 @@ def _raise_lost_race(agreement: Agreement):
     )
 
 
+class _LostRace(Exception):
+    """Someone else changed the agreement between our read and our write."""
+
+
 def _accept(scope: Scope, agreement: Agreement, minor_age: int, now: datetime) -> Outcome:
     """Put the proposal (or the pending revision) in force as a new immutable version.
 
-    The version is written first, then the agreement flipped conditionally; if the flip
-    loses a race, the version is deleted again, so no half-accepted state remains."""
+    The version, the conditional flip and the completion of the agreements it replaces are
+    one transaction: a lost race or a database failure anywhere leaves none of them (a
+    version left behind would block every later accept with a 409). Listeners run after."""
     if scope.relation == "self" and is_minor(scope.patient, now, minor_age):
         raise Conflict(
             "A minor cannot accept an agreement alone: a caregiver with the 'manage' "
@@ -304,28 +310,33 @@ def _accept(scope: Scope, agreement: Agreement, minor_age: int, now: datetime) -
         on_behalf_of=on_behalf_of,
         accepted_at=now,
     )
-    try:
+
+    def put_in_force() -> tuple[Agreement, list[Agreement]]:
         version.save()
-    except NotUniqueError:
+        updated = _apply(
+            agreement,
+            now,
+            set__status="active",
+            set__content=content,
+            unset__revision=True,
+            unset__revision_proposed_by=True,
+            unset__revision_proposed_at=True,
+            set__accepted_version=number,
+            set__active_since=now,
+            set__accepted_by=scope.caller.id,
+            set__on_behalf_of=on_behalf_of,
+            set__accepted_at=now,
+        )
+        if updated is None:
+            raise _LostRace()
+        return updated, _complete_overlapping(updated, scope.caller.id, now)
+
+    try:
+        updated, completed = transactions.run(
+            put_in_force, warm=(Agreement._get_collection, AgreementVersion._get_collection)
+        )
+    except (NotUniqueError, _LostRace):
         _raise_lost_race(agreement)
-    updated = _apply(
-        agreement,
-        now,
-        set__status="active",
-        set__content=content,
-        unset__revision=True,
-        unset__revision_proposed_by=True,
-        unset__revision_proposed_at=True,
-        set__accepted_version=number,
-        set__active_since=now,
-        set__accepted_by=scope.caller.id,
-        set__on_behalf_of=on_behalf_of,
-        set__accepted_at=now,
-    )
-    if updated is None:
-        version.delete()
-        _raise_lost_race(agreement)
-    completed = _complete_overlapping(updated, scope.caller.id, now)
     _changed(updated)
     for other in completed:
         _changed(other)

@@ -9,7 +9,7 @@ from api.models.agreement import Agreement
 from api.models.care_team import CareTeamMember
 from api.services import accounts, agreement_templates, agreements, education
 
-DEMO_PASSWORD = "carepact-demo-1"  # noqa: S105 - printed for the demo on purpose
+DEMO_PASSWORD = "carepact-demo-1"  # noqa: S105  # nosec B105
 DEMO_ACCOUNTS = [
     {"role": "admin", "email": "admin@demo.carepact.test", "name": "Ada Admin"},
     {

@@ -29,7 +29,7 @@ def issue_pair(user, family: str | None = None) -> dict:
     return {
         "access_token": create_access_token(identity, additional_claims=claims),
         "refresh_token": create_refresh_token(identity, additional_claims=claims),
-        "token_type": "Bearer",
+        "token_type": "Bearer",  # nosec B105
         "expires_in": int(access_ttl.total_seconds()),
     }
 
