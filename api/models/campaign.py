@@ -6,8 +6,8 @@ worker's lease runs out and the next worker repeats the round, and each patient'
 notification, unique per (patient, `campaign:<id>`), is the record of delivery, so a repeated
 round writes nothing twice. Patients inside their quiet hours stay in `work` for a later round.
 
-The notification for `targets[i]` has the `_id` `id_prefix` + i (3 bytes): a campaign's
-notifications are one `_id` range, so its delivered and read counts are one indexed read.
+The notification for `targets[i]` has the `_id` `id_prefix` + i (3 bytes), so the campaign's
+delivered and read counts are read from the inbox by `_id`, with no index of its own.
 """
 
 import mongoengine as me
