@@ -16,6 +16,8 @@ from tests.test_fuzz import _operations
 
 MINIMUM = 5000
 ACCESS = '"logger": "carepact.access"'
+# Each operation's test fetches the document once; that request is not a fuzzed one.
+DOCUMENT = '"path": "/api/v1/openapi.json"'
 
 
 def main(argv: list[str]) -> int:
@@ -41,12 +43,12 @@ def main(argv: list[str]) -> int:
     )
     statuses: Counter = Counter()
     for line in process.stdout:
-        if ACCESS in line:
+        if ACCESS in line and DOCUMENT not in line:
             try:
                 statuses[json.loads(line[line.index("{") :])["status"] // 100] += 1
             except (ValueError, KeyError):
                 continue
-        elif not line.startswith("{"):
+        elif ACCESS not in line and not line.startswith("{"):
             print(line, end="", flush=True)
     code = process.wait()
     requests = sum(statuses.values())

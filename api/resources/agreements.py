@@ -67,7 +67,8 @@ def _expected_version(*, required: bool) -> int | None:
                 "Send the agreement's ETag in If-Match, so edits made meanwhile are not lost."
             )
         return None
-    match = _VERSION_TAG.fullmatch(tags[0])
+    # werkzeug yields None for a malformed tag (the fuzzer's find): it names no version.
+    match = _VERSION_TAG.fullmatch(tags[0] or "")
     return int(match.group(1)) if match else -1
 
 
