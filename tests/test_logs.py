@@ -1,5 +1,6 @@
 """Logging through HTTP: idempotent writes, validation, batches, edits, deletes, access."""
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +35,23 @@ class TestCreate:
         assert doc["uid"] == body["id"] and doc["seq"] == 1
         day = shown["local_date"]
         assert rollup(mongo, p, "g_walk", day)["met"] is True
+
+    def test_a_new_patients_first_entries_sent_at_once_are_all_numbered(self, app, factory, mongo):
+        p = plan(factory)
+        bodies = [entry(p, value=10 + n) for n in range(4)]
+        statuses = []
+
+        def send(body):
+            statuses.append(post(app.test_client(), p, body).status_code)
+
+        threads = [threading.Thread(target=send, args=(body,)) for body in bodies]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert statuses == [201] * 4
+        assert sorted(d["seq"] for d in stored(mongo)) == [1, 2, 3, 4]
+        assert mongo.adherence_summaries.find_one({"_id": p.patient.pk})["seq"] == 4
 
     def test_a_replay_returns_the_stored_entry_and_stores_nothing_more(
         self, client, factory, mongo

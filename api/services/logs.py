@@ -38,7 +38,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 SYNC_GRACE = timedelta(minutes=5)
 MAX_BATCH = 500
 # A replayed id found, then raced by another writer of the same id: give up after this.
-STORE_ATTEMPTS = 3
+STORE_ATTEMPTS = 4  # first write (summary), replayed ids, and a race on either
 DUPLICATE_KEY = 11000
 IN_FORCE = ("active", "completed", "revoked")
 
@@ -236,15 +236,22 @@ def _allocate(patient_id, docs: list[dict], now: datetime, count: int = 0):
         update["$set"]["flags.out_of_range"] = True
     summary = _bump(patient_id, update)
     if summary is None:
-        # The patient's first write: create the summary, then bump it. Never upsert here:
-        # racing upserts may apply the increment without telling either caller its number.
-        with suppress(DuplicateKeyError):
-            adherence.summaries().insert_one({"_id": patient_id, "seq": 0})
-        summary = _bump(patient_id, update)
+        raise SummaryMissing()
     if not summary.get("tz"):
         summary.update(_mirror_profile(patient_id))
     last = summary["seq"]
     return list(range(last - count + 1, last + 1)), summary
+
+
+class SummaryMissing(Exception):
+    """The patient's first write: the summary (the change counter) does not exist yet."""
+
+
+def _create_summary(patient_id) -> None:
+    """Outside any transaction (a duplicate key would abort it), and never as an upsert of
+    the counter: racing upserts may apply an increment without telling either caller."""
+    with suppress(DuplicateKeyError):
+        adherence.summaries().insert_one({"_id": patient_id, "seq": 0})
 
 
 def _bump(patient_id, update: dict) -> dict | None:
@@ -338,6 +345,8 @@ def _store(author: Author, prepared: list[Prepared], now: datetime) -> tuple[lis
                 warm=(entries, adherence.rollups, adherence.summaries),
             )
             break
+        except SummaryMissing:
+            _create_summary(author.patient_id)
         except (DuplicateKeyError, BulkWriteError) as error:
             # A replayed id aborts the transaction: learn which ids exist, write the rest.
             if not _is_duplicate(error):
