@@ -105,20 +105,32 @@ class TestCreateUser:
 
 
 class TestSeedDemo:
-    def test_seeding_twice_leaves_the_same_four_accounts(self, flask_cli, mongo, client):
+    def test_seeding_twice_leaves_the_same_four_accounts_and_child(self, flask_cli, mongo, client):
         first = flask_cli("seed-demo")
         assert first.returncode == 0, first.stderr
         ids = sorted(str(u["_id"]) for u in mongo.users.find())
         second = flask_cli("seed-demo")
         assert second.returncode == 0, second.stderr
         assert sorted(str(u["_id"]) for u in mongo.users.find()) == ids
-        assert len(ids) == 4
+        assert mongo.users.count_documents({"email": {"$type": "string"}}) == 4
         roles = sorted(u["role"] for u in mongo.users.find())
-        assert roles == ["admin", "patient", "provider", "provider"]
+        assert roles == ["admin", "patient", "patient", "provider", "provider"]
         for output in (first.stdout, second.stdout):
             assert DEMO_PASSWORD in output
             assert all(spec["email"] in output for spec in DEMO_ACCOUNTS)
-        assert mongo.care_team_members.count_documents({}) == 1
+        assert mongo.care_team_members.count_documents({}) == 2
+
+        # The child: no login, on the PCP's panel, cared for by the demo patient, whose
+        # acceptance of the child's heart-condition plan is recorded on the child's behalf.
+        parent = mongo.users.find_one({"email": "patient@demo.carepact.test"})
+        child = mongo.users.find_one({"email": None, "role": "patient"})
+        assert child["birth_date"] and "password_hash" not in child
+        [grant] = mongo.caregiver_grants.find({"status": "active"})
+        assert grant["caregiver"] == parent["_id"] and grant["patient"] == child["_id"]
+        assert "manage" in grant["permissions"]
+        plan = mongo.agreements.find_one({"patient": child["_id"], "status": "active"})
+        assert plan["template_id"] == "paediatric-heart"
+        assert plan["accepted_by"] == parent["_id"] and plan["on_behalf_of"] == child["_id"]
 
         # The demo works: the PCP sees the patient, the endocrinologist (not on the team) not.
         def sign_in(email):

@@ -70,14 +70,15 @@ def join_with_code(patient: User, code: str, now: datetime | None = None) -> Car
     if not claimed:
         raise field_error("code", "This code is not valid or has already been used.")
     try:
-        return _activate(patient.pk, invitation.provider, invitation.role, now)
+        return activate(patient.pk, invitation.provider, invitation.role, now)
     except Exception:
         # Give the code back, so a failed join can be retried with the same code.
         Invitation.objects(pk=invitation.pk).update_one(unset__used_at=True, unset__used_by=True)
         raise
 
 
-def _activate(patient_id, provider_id, role, now) -> CareTeamMember:
+def activate(patient_id, provider_id, role, now) -> CareTeamMember:
+    """An active membership (an open pending one is approved); membership listeners hear."""
     existing = CareTeamMember.objects(patient=patient_id, provider=provider_id, open=True).first()
     if existing is not None:
         if existing.status == "pending":

@@ -37,7 +37,7 @@ def create(
     )
     patient.save(force_insert=True)
     try:
-        care_team._activate(patient.pk, provider_id, "primary", now)
+        care_team.activate(patient.pk, provider_id, "primary", now)
     except Exception:
         patient.delete()
         raise
