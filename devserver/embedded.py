@@ -4,8 +4,11 @@ The server speaks the MongoDB wire protocol over TCP, so the app talks to it exa
 would talk to a real MongoDB; it is never imported into the app process.
 """
 
+import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +23,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_owner() -> None:
+    """Linux: SIGTERM the server when the process that started it dies without stopping it
+    (a test run killed by a timeout), so no orphaned server keeps burning CPU."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _server_executable() -> str:
@@ -77,7 +90,11 @@ class EmbeddedMongo:
         # A new session keeps Ctrl-C in the terminal from reaching the server directly:
         # its owner stops it last, after the API and the worker have let go of it.
         self.process = subprocess.Popen(
-            args, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_owner,
         )
         self._wait_until_ready(timeout)
         return self
