@@ -48,9 +48,7 @@ class Factory:
             ended_at=now if status == "ended" else None,
         ).save()
 
-    def grant(
-        self, patient, caregiver, *, permissions=("view",), status="active", expires_on=None
-    ):
+    def grant(self, patient, caregiver, *, permissions=("view",), status="active", expires_on=None):
         """A caregiver grant stored directly; `permissions` are stored as given (cumulative)."""
         now = utcnow()
         return Grant(
