@@ -162,3 +162,26 @@ def summary(
         flush=True,
     )
     return passed
+
+
+# The plan the ingest and load benchmarks log against: a daily walk and glucose in range.
+WALK_AND_GLUCOSE_GOALS = [
+    {
+        "id": "g_walk",
+        "kind": "exercise",
+        "title": "Walk",
+        "measure": "exercise_minutes",
+        "unit": "min",
+        "target": {"op": "at_least", "value": 30},
+        "period": "day",
+    },
+    {
+        "id": "g_glucose",
+        "kind": "monitoring",
+        "title": "Glucose",
+        "measure": "blood_glucose",
+        "unit": "mg/dL",
+        "target": {"op": "between", "low": 70, "high": 180},
+        "period": "day",
+    },
+]

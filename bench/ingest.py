@@ -16,26 +16,7 @@ NAME = "ingest"
 GOAL = 0.5
 SECONDS = 12
 CLIENTS = 8
-GOALS = [
-    {
-        "id": "g_walk",
-        "kind": "exercise",
-        "title": "Walk",
-        "measure": "exercise_minutes",
-        "unit": "min",
-        "target": {"op": "at_least", "value": 30},
-        "period": "day",
-    },
-    {
-        "id": "g_glucose",
-        "kind": "monitoring",
-        "title": "Glucose",
-        "measure": "blood_glucose",
-        "unit": "mg/dL",
-        "target": {"op": "between", "low": 70, "high": 180},
-        "period": "day",
-    },
-]
+GOALS = common.WALK_AND_GLUCOSE_GOALS
 
 
 def _body_maker(agreement_id: str):

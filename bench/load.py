@@ -27,26 +27,7 @@ from tests.factories import Factory
 NAME = "load"
 PATIENTS = 40
 PROVIDERS = 4
-GOALS = [
-    {
-        "id": "g_walk",
-        "kind": "exercise",
-        "title": "Walk",
-        "measure": "exercise_minutes",
-        "unit": "min",
-        "target": {"op": "at_least", "value": 30},
-        "period": "day",
-    },
-    {
-        "id": "g_glucose",
-        "kind": "monitoring",
-        "title": "Glucose",
-        "measure": "blood_glucose",
-        "unit": "mg/dL",
-        "target": {"op": "between", "low": 70, "high": 180},
-        "period": "day",
-    },
-]
+GOALS = common.WALK_AND_GLUCOSE_GOALS
 # What a user does next, by weight: mostly logging and syncing.
 PATIENT_MIX = (("log", 5), ("batch", 1), ("sync", 4))
 PROVIDER_MIX = (("panel", 3), ("adherence", 2))
