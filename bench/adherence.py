@@ -97,15 +97,13 @@ def main() -> bool:
             f"  10 days: {floor * 1000:.1f} ms   365 days: {figure * 1000:.1f} ms   "
             f"log_entries commands during reports: {entries_read}"
         )
-        ratio = figure / floor
-        return common.summary(
+        return common.timing_summary(
             NAME,
-            figure=f"{figure * 1000:.1f}ms",
-            floor=f"{floor * 1000:.1f}ms",
-            ratio=ratio,
+            figure_s=figure,
+            floor_s=floor,
             commands=commands,
-            goal=f"<={GOAL}",
-            passed=ratio <= GOAL and entries_read == 0,
+            goal=GOAL,
+            ok=entries_read == 0,
         )
 
 

@@ -164,6 +164,23 @@ def summary(
     return passed
 
 
+def timing_summary(
+    name: str, *, figure_s: float, floor_s: float, commands: float, goal: float, ok: bool
+) -> bool:
+    """The summary line of a benchmark that times a call against a floor (goal: a ratio at
+    most `goal`); `ok` carries the benchmark's own extra condition."""
+    ratio = figure_s / floor_s
+    return summary(
+        name,
+        figure=f"{figure_s * 1000:.1f}ms",
+        floor=f"{floor_s * 1000:.1f}ms",
+        ratio=ratio,
+        commands=commands,
+        goal=f"<={goal}",
+        passed=ratio <= goal and ok,
+    )
+
+
 # The plan the ingest and load benchmarks log against: a daily walk and glucose in range.
 WALK_AND_GLUCOSE_GOALS = [
     {

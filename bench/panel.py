@@ -157,15 +157,8 @@ def main() -> bool:
             f"  {SMALL} patients: {floor * 1000:.1f} ms   {BIG} patients: {figure * 1000:.1f} ms"
             f"   log entry / rollup commands during panels: {raw_reads}"
         )
-        ratio = figure / floor
-        return common.summary(
-            NAME,
-            figure=f"{figure * 1000:.1f}ms",
-            floor=f"{floor * 1000:.1f}ms",
-            ratio=ratio,
-            commands=commands,
-            goal=f"<={GOAL}",
-            passed=ratio <= GOAL and raw_reads == 0,
+        return common.timing_summary(
+            NAME, figure_s=figure, floor_s=floor, commands=commands, goal=GOAL, ok=raw_reads == 0
         )
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from api.models.agreement import Agreement
+from api.models.user import QuietHours, User
 
 WALK = {
     "id": "g_walk",
@@ -97,6 +98,22 @@ def recent_transition(tz: str, hours: int) -> date:
             return day
         day -= timedelta(days=1)
     raise AssertionError("no DST transition found")
+
+
+def phone_in_quiet_hours(client, p: Plan, *, platform: str, token: str) -> None:
+    """Register the patient's phone and put the patient inside quiet hours right now."""
+    device = client.post(
+        "/api/v1/patients/me/devices",
+        json={"platform": platform, "token": token},
+        headers=p.headers,
+    )
+    assert device.status_code == 201
+    now = datetime.now(UTC)
+    quiet = QuietHours(
+        start=(now - timedelta(hours=1)).strftime("%H:%M"),
+        end=(now + timedelta(hours=1)).strftime("%H:%M"),
+    )
+    User.objects(pk=p.patient.pk).update_one(set__quiet_hours=quiet)
 
 
 def post(client, p: Plan, body, pid="me", headers=None):

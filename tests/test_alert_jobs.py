@@ -2,11 +2,18 @@
 
 from datetime import UTC, datetime, timedelta
 
-from api.models.user import QuietHours, User
 from jobs import alerts as alert_jobs
 from jobs import tasks  # noqa: F401 - registers every job
 from jobs.registry import JOBS
-from tests.log_helpers import GLUCOSE, entry, local, plan, post, recent_transition
+from tests.log_helpers import (
+    GLUCOSE,
+    entry,
+    local,
+    phone_in_quiet_hours,
+    plan,
+    post,
+    recent_transition,
+)
 
 TZ = "America/New_York"
 
@@ -85,18 +92,8 @@ def test_no_data_with_no_reading_counts_from_the_rule(client, factory, mongo):
 
 def test_a_push_held_back_by_quiet_hours_goes_out_after(client, factory, mongo):
     p = plan(factory, goals=(GLUCOSE,))
-    device = client.post(
-        "/api/v1/patients/me/devices",
-        json={"platform": "android", "token": "android-token-5678"},
-        headers=p.headers,
-    )
-    assert device.status_code == 201
+    phone_in_quiet_hours(client, p, platform="android", token="android-token-5678")
     now = datetime.now(UTC)
-    quiet = QuietHours(
-        start=(now - timedelta(hours=1)).strftime("%H:%M"),
-        end=(now + timedelta(hours=1)).strftime("%H:%M"),
-    )
-    User.objects(pk=p.patient.pk).update_one(set__quiet_hours=quiet)
     response = client.post(
         f"/api/v1/patients/{p.patient.pk}/alert-rules",
         json={

@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.models.user import QuietHours, User
 from api.services import measures
-from tests.log_helpers import GLUCOSE, entry, plan, post
+from tests.log_helpers import GLUCOSE, entry, phone_in_quiet_hours, plan, post
 
 PEAK = {
     "id": "g_peak",
@@ -299,18 +298,7 @@ def test_who_hears_inbox_push_and_quiet_hours(client, factory, mongo, p):
     factory.membership(p.patient, specialist, role="specialist")
     nurse = factory.provider()
     factory.membership(p.patient, nurse, role="nurse")
-    device = client.post(
-        "/api/v1/patients/me/devices",
-        json={"platform": "ios", "token": "phone-token-1234"},
-        headers=p.headers,
-    )
-    assert device.status_code == 201
-    now = datetime.now(UTC)
-    quiet = QuietHours(
-        start=(now - timedelta(hours=1)).strftime("%H:%M"),
-        end=(now + timedelta(hours=1)).strftime("%H:%M"),
-    )
-    User.objects(pk=p.patient.pk).update_one(set__quiet_hours=quiet)
+    phone_in_quiet_hours(client, p, platform="ios", token="phone-token-1234")
     advice = "Take 15 g of fast-acting carbohydrate and re-check in 15 minutes."
     rule(client, factory, p, op="below", value=70, unit="mg/dL", advice=advice)
     rule(
