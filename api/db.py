@@ -5,6 +5,7 @@ import pymongo
 from mongoengine.connection import get_db
 
 ALIAS = mongoengine.DEFAULT_CONNECTION_NAME
+IN_BATCH = 20
 _connected_to: tuple[str, int] | None = None
 
 
@@ -50,3 +51,11 @@ def ping(timeout_ms: int) -> None:
 def database_name(uri: str) -> str:
     """The database named in the URI's path (pymongo's rule), `carepact` when it has none."""
     return pymongo.uri_parser.parse_uri(uri).get("database") or "carepact"
+
+
+def find_in(collection, field: str, values, projection=None):
+    """`{field: {$in: values}}` in small batches: the embedded server's `$in` costs grow
+    with the square of the list, and a handful of values per query keeps it linear."""
+    values = list(values)
+    for start in range(0, len(values), IN_BATCH):
+        yield from collection.find({field: {"$in": values[start : start + IN_BATCH]}}, projection)

@@ -9,11 +9,12 @@ from datetime import datetime
 
 from flask import current_app
 
+from api.db import IN_BATCH, find_in
 from api.models.notification import Notification
 from api.models.user import User
 from api.services import campaigns, dispatch, education, population, push
 from api.services.push import Channel
-from api.services.reminders import IN_BATCH, find_in, quiet_until
+from api.services.reminders import quiet_until
 from jobs.registry import job
 from jobs.reminders import WORKER
 

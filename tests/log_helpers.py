@@ -118,3 +118,12 @@ def phone_in_quiet_hours(client, p: Plan, *, platform: str, token: str) -> None:
 
 def post(client, p: Plan, body, pid="me", headers=None):
     return client.post(f"/api/v1/patients/{pid}/logs", json=body, headers=headers or p.headers)
+
+
+def periods(mongo, patient_id) -> dict[tuple[str, str], dict]:
+    """Every stored rollup period of a patient: (goal id, period key) → its fields."""
+    return {
+        (doc["goal_id"], key): period
+        for doc in mongo.adherence_rollups.find({"patient": patient_id})
+        for key, period in (doc.get("p") or {}).items()
+    }

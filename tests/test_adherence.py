@@ -14,6 +14,7 @@ from tests.log_helpers import (
     WEEKLY_WALK,
     entry,
     local,
+    periods,
     plan,
     post,
     recent_transition,
@@ -94,7 +95,7 @@ def test_23_30_local_counts_for_that_local_day(client, factory, mongo, tz, utc_d
     assert (at.astimezone(UTC).date() - day).days == utc_day_shift
     created = post(client, p, entry(p, value=30, at=at)).get_json()
     assert created["local_date"] == day.isoformat()
-    assert mongo.adherence_rollups.find_one({"_id": f"{p.patient.pk}:g_walk:{day}"})["met"]
+    assert periods(mongo, p.patient.pk)[("g_walk", day.isoformat())]["met"]
     series = {s["date"]: s["met"] for s in report(client, p)["g_walk"]["series"]}
     assert series[day.isoformat()] is True
     assert series[(day + timedelta(days=1)).isoformat()] is False
@@ -137,9 +138,11 @@ def test_weekly_goals_count_iso_weeks_across_a_year_boundary(client, factory, mo
     ):
         at = datetime(*day, 12, tzinfo=UTC)
         assert post(client, p, entry(p, goal="g_week", value=value, at=at)).status_code == 201
-    stored = mongo.adherence_rollups.find_one({"_id": f"{p.patient.pk}:g_week:2026-W01"})
+    stored = periods(mongo, p.patient.pk)[("g_week", "2026-W01")]
     assert stored["total"] == 160 and stored["met"] is True
-    assert stored["start"] == "2025-12-29"
+    # Filed under the month of its Monday, with the other weeks starting in December.
+    december = mongo.adherence_rollups.find_one({"_id": f"{p.patient.pk}:g_week:2025-12"})
+    assert sorted(december["p"]) == ["2025-W52", "2026-W01"]
     week = report(client, p, "?from=2025-12-22&to=2026-01-11")["g_week"]
     assert [(s["key"], s["date"], s["met"], s["value"]) for s in week["series"]] == [
         ("2025-W52", "2025-12-22", False, 20),
@@ -147,6 +150,9 @@ def test_weekly_goals_count_iso_weeks_across_a_year_boundary(client, factory, mo
         ("2026-W02", "2026-01-05", False, 60),
     ]
     assert (week["days"], week["days_met"], week["longest_streak"]) == (3, 1, 1)
+
+
+SPOILED = {"met": False, "count": 99}
 
 
 def test_rebuild_gives_the_same_rollups_and_report(app, client, factory, mongo):
@@ -166,19 +172,25 @@ def test_rebuild_gives_the_same_rollups_and_report(app, client, factory, mongo):
     client.delete(f"/api/v1/patients/me/logs/{ids[4]}", headers=p.headers)
 
     def snapshot():
-        fields = {"_id": 1, "count": 1, "total": 1, "out": 1, "met": 1}
-        rollups = [r for r in mongo.adherence_rollups.find({}, fields) if r["count"]]
+        fields = ("count", "total", "out", "met")
+        rollups = {
+            ref: {name: period.get(name) or 0 for name in fields}
+            for ref, period in periods(mongo, p.patient.pk).items()
+            if period["count"]
+        }
         summary = mongo.adherence_summaries.find_one(
             {"_id": p.patient.pk}, {"updated_at": 0, "tz": 0, "glucose_unit": 0}
         )
         return (
-            sorted(rollups, key=lambda r: r["_id"]),
+            rollups,
             summary,
             report(client, p, "?from=" + (now - timedelta(days=10)).date().isoformat()),
         )
 
     before = snapshot()
-    mongo.adherence_rollups.update_many({}, {"$set": {"met": False, "count": 99}})
+    for doc in mongo.adherence_rollups.find():
+        spoiled = {f"p.{key}.{name}": v for key in doc["p"] for name, v in SPOILED.items()}
+        mongo.adherence_rollups.update_one({"_id": doc["_id"]}, {"$set": spoiled})
     result = app.test_cli_runner().invoke(args=["rebuild-adherence"])
     assert result.exit_code == 0, result.output
     assert "from 11 entries" in result.output  # one was deleted
@@ -200,9 +212,11 @@ def test_goal_met_close_day_and_flags(client, factory, mongo):
     now = datetime.now(UTC)
     adherence.close_day(patient, yesterday, now)
     adherence.close_day(patient, yesterday, now)
-    missed = mongo.adherence_rollups.find_one({"_id": f"{p.patient.pk}:g_walk:{yesterday}"})
-    assert (missed["closed"], missed["met"], missed["count"]) == (True, False, 0)
-    assert mongo.adherence_rollups.count_documents({"key": yesterday.isoformat()}) == 1
+    missed = periods(mongo, p.patient.pk)[("g_walk", yesterday.isoformat())]
+    assert (missed["closed"], missed.get("met", False), missed.get("count", 0)) == (True, False, 0)
+    assert [ref for ref in periods(mongo, p.patient.pk) if ref[1] == yesterday.isoformat()] == [
+        ("g_walk", yesterday.isoformat())
+    ]
     summary = mongo.adherence_summaries.find_one({"_id": p.patient.pk})
     assert summary["flags"]["low_adherence"] is True
     assert summary["flags"]["no_recent_logs"] is False

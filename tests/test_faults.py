@@ -24,7 +24,7 @@ from api.services.push import LogChannel
 from devserver.embedded import EmbeddedMongo, free_port
 from tests.agreement_helpers import circle, plan
 from tests.factories import Factory
-from tests.log_helpers import GLUCOSE, WALK, entry, post
+from tests.log_helpers import GLUCOSE, WALK, entry, periods, post
 from tests.log_helpers import plan as log_plan
 from tests.test_reminders import walk
 
@@ -164,8 +164,8 @@ def test_a_connection_dropped_once_inside_the_transaction_is_retried_transparent
 
 def _rollups(mongo, patient):
     return {
-        d["_id"]: (d.get("count"), d.get("total"))
-        for d in mongo.adherence_rollups.find({"patient": patient.pk})
+        ref: (period.get("count"), period.get("total"))
+        for ref, period in periods(mongo, patient.pk).items()
     }
 
 
@@ -214,7 +214,7 @@ def test_a_failed_batch_upload_leaves_nothing_and_its_retry_stores_each_entry_on
     # Sequence numbers stay dense: the failed attempt used none.
     seqs = sorted(d["seq"] for d in mongo.log_entries.find({"patient": p.patient.pk}))
     assert seqs == [1, 2, 3, 4]
-    walk_today = [v for k, v in _rollups(mongo, p.patient).items() if "g_walk" in k]
+    walk_today = [v for (goal, _), v in _rollups(mongo, p.patient).items() if goal == "g_walk"]
     assert sum(count for count, _ in walk_today) == 3  # 10, 20 and 5 minutes, once each
 
 

@@ -5,7 +5,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from api.services import logs as log_service
-from tests.log_helpers import WALK, WEIGHT, entry, plan, post
+from tests.log_helpers import WALK, WEIGHT, entry, periods, plan, post
 
 
 def stored(mongo, **query):
@@ -13,7 +13,7 @@ def stored(mongo, **query):
 
 
 def rollup(mongo, p, goal_id, key):
-    return mongo.adherence_rollups.find_one({"_id": f"{p.patient.pk}:{goal_id}:{key}"})
+    return periods(mongo, p.patient.pk)[(goal_id, key)]
 
 
 class TestCreate:
@@ -268,7 +268,7 @@ class TestBatch:
         )
         assert response.get_json()["created"] == 500
         assert len(stored(mongo)) == 500
-        totals = sum(r["total"] for r in mongo.adherence_rollups.find())
+        totals = sum(r["total"] for r in periods(mongo, p.patient.pk).values())
         assert totals == 1500
 
 

@@ -75,33 +75,28 @@ class LogEntry(me.Document):
 
 
 class Rollup(me.Document):
-    """A goal's entries for one local day (or ISO week) of a patient, combined.
+    """A goal's periods in one month of a patient: each local day (or ISO week, filed under
+    the month of its Monday) is one entry of `p`, keyed by its period key.
 
-    `_id` is "<patient>:<goal id>:<period key>". Counters move by `$inc` on every write,
-    edit and delete; `met` and `value` are rewritten only when they change, guarded by `rev`.
-    `items` (uid → [occurred_at, value]) is kept for "last reading counts" measures only.
+    `_id` is "<patient>:<goal id>:<YYYY-MM>". A period holds the counters `count`,
+    `total` and `out` (readings outside the target), which move by `$inc` on every write, edit
+    and delete, and `met`/`value`, rewritten only when they change, guarded by the document's
+    `rev`. `items` (uid → [occurred_at, value]) is kept for "last reading counts" measures
+    only; `closed` is set by the nightly close-out. A month per document keeps a year's report
+    at a dozen documents per goal instead of hundreds.
     """
 
     id = me.StringField(primary_key=True)
     patient = me.ObjectIdField(required=True)
     goal_id = me.StringField(required=True, max_length=40)
     period = me.StringField(required=True, choices=("day", "week"))
-    key = me.StringField(required=True, max_length=10)
-    start = me.StringField(required=True, max_length=10)  # first local date of the period
-    count = me.IntField(default=0)
-    total = me.FloatField(default=0)
-    out = me.IntField(default=0)  # readings outside the target
-    items = me.DictField()
-    last_at = me.DateTimeField()
-    met = me.BooleanField()
-    value = me.FloatField()
+    month = me.StringField(required=True, max_length=7)
+    p = me.DictField()
     rev = me.IntField(default=0)
-    # Set by the nightly close-out: a period that ended with nothing met is a missed one.
-    closed = me.BooleanField()
 
     meta = {
         "collection": "adherence_rollups",
-        "indexes": [("patient", "start"), ("patient", "goal_id", "start")],
+        "indexes": [("patient", "month")],
     }
 
 

@@ -1,9 +1,10 @@
 """Adherence in the patient's own days: rollups, streaks, the summary and the flags.
 
 Rollups (one per patient, goal and local day, or ISO week for weekly goals) are derived from
-the log entries and moved by every write, edit and delete (`apply_changes`). Everything that
-reports adherence reads rollups, never entries, so its cost does not grow with years of logs.
-The current day (or week) counts only once it is met: it is still in progress.
+the log entries and moved by every write, edit and delete (`apply_changes`). They are filed a
+month per document (see `Rollup`), so a year's report reads a dozen documents per goal.
+Everything that reports adherence reads rollups, never entries, so its cost does not grow
+with years of logs. The current day (or week) counts only once it is met: it is in progress.
 """
 
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from datetime import date, datetime, timedelta
 from bson import ObjectId
 from pymongo import ReturnDocument, UpdateOne
 
+from api.db import find_in
 from api.errors import ValidationFailed
 from api.models.agreement import Agreement
 from api.models.log import LIVE, AdherenceSummary, LogEntry, Rollup
@@ -25,8 +27,6 @@ NO_RECENT_LOGS_AFTER = timedelta(days=3)
 OUT_OF_RANGE_WITHIN = timedelta(days=7)
 FLAGS = ("low_adherence", "no_recent_logs", "out_of_range", "overdue_checkup", "open_alert")
 ENDED_STATUSES = ("completed", "revoked")
-_ROLLUP_FIELDS = {"goal_id": 1, "key": 1, "start": 1, "count": 1, "total": 1, "met": 1}
-_ROLLUP_FIELDS |= {"value": 1, "last_at": 1, "closed": 1}
 
 
 def rollups():
@@ -37,8 +37,19 @@ def summaries():
     return AdherenceSummary._get_collection()
 
 
-def rollup_id(patient_id, goal_id: str, key: str) -> str:
-    return f"{patient_id}:{goal_id}:{key}"
+def rollup_id(patient_id, goal_id: str, month: str) -> str:
+    return f"{patient_id}:{goal_id}:{month}"
+
+
+def month_of(start: date) -> str:
+    """The month a period is filed under: that of its first day ("YYYY-MM")."""
+    return start.isoformat()[:7]
+
+
+def period_ref(patient_id, goal_id: str, period: str, day: date) -> tuple[str, str]:
+    """(rollup document id, period key) of the period holding local day `day`."""
+    start = local_days.period_start(day, period)
+    return rollup_id(patient_id, goal_id, month_of(start)), local_days.period_key(day, period)
 
 
 # --- targets -------------------------------------------------------------------------------
@@ -117,7 +128,6 @@ class RollupChange:
     count: int = 0
     total: float = 0.0
     out: int = 0
-    last_at: datetime | None = None
     set_items: dict = field(default_factory=dict)
     unset_items: list = field(default_factory=list)
 
@@ -130,11 +140,15 @@ class RollupChange:
         return local_days.period_key(self.day, self.period)
 
     @property
+    def start(self) -> date:
+        return local_days.period_start(self.day, self.period)
+
+    @property
     def id(self) -> str:
-        return rollup_id(self.patient_id, self.goal.id, self.key)
+        return rollup_id(self.patient_id, self.goal.id, month_of(self.start))
 
     def add(self, entry: dict, sign: int) -> None:
-        """Count `entry` in (sign=1) or out (sign=-1) of this rollup."""
+        """Count `entry` in (sign=1) or out (sign=-1) of this period."""
         self.count += sign
         self.total += sign * entry["value"]
         self.out += sign * (entry.get("in_target") is False)
@@ -143,39 +157,37 @@ class RollupChange:
                 self.set_items[entry["uid"]] = [entry["occurred_at"], entry["value"]]
             else:
                 self.unset_items.append(entry["uid"])
-        if sign > 0 and (self.last_at is None or entry["occurred_at"] > self.last_at):
-            self.last_at = entry["occurred_at"]
 
     def identity(self) -> dict:
-        """The fields a rollup is created with."""
+        """The fields the month's document is created with."""
         return {
             "patient": self.patient_id,
             "goal_id": self.goal.id,
             "period": self.period,
-            "key": self.key,
-            "start": local_days.period_start(self.day, self.period).isoformat(),
+            "month": month_of(self.start),
         }
 
-    def update(self) -> dict:
-        # A new period starts as not met, so creating it is not a flip.
-        update = {
-            "$inc": {"count": self.count, "total": self.total, "out": self.out, "rev": 1},
-            "$setOnInsert": {**self.identity(), "met": False},
-        }
-        if self.last_at is not None:
-            update["$max"] = {"last_at": self.last_at}
-        sets = {f"items.{uid}": item for uid, item in self.set_items.items()}
-        unsets = {f"items.{uid}": "" for uid in self.unset_items if uid not in self.set_items}
+    def update(self, update: dict) -> dict:
+        """Fold this period's moves into `update` (one per document; periods don't overlap)."""
+        at = f"p.{self.key}."
+        update.setdefault("$setOnInsert", self.identity())
+        update.setdefault("$inc", {"rev": 1}).update(
+            {f"{at}count": self.count, f"{at}total": self.total, f"{at}out": self.out}
+        )
+        sets = {f"{at}items.{uid}": item for uid, item in self.set_items.items()}
         if sets:
-            update["$set"] = sets
+            update.setdefault("$set", {}).update(sets)
+        unsets = [uid for uid in self.unset_items if uid not in self.set_items]
         if unsets:
-            update["$unset"] = unsets
+            update.setdefault("$unset", {}).update({f"{at}items.{uid}": "" for uid in unsets})
+        # A new period starts as not met (false sorts below true, so a met one stays met).
+        update.setdefault("$max", {})[f"{at}met"] = False
         return update
 
 
 def changes_for(entries: list[tuple[dict, int]], goals: dict, patient_id) -> list[RollupChange]:
-    """Group (entry, +1/-1) pairs into one change per rollup. `goals`: goal id → goal."""
-    grouped: dict[str, RollupChange] = {}
+    """Group (entry, +1/-1) pairs into one change per period. `goals`: goal id → goal."""
+    grouped: dict[tuple[str, str], RollupChange] = {}
     for entry, sign in entries:
         goal = goals[entry["goal_id"]]
         change = RollupChange(
@@ -184,42 +196,56 @@ def changes_for(entries: list[tuple[dict, int]], goals: dict, patient_id) -> lis
             measures.get(goal.measure),
             date.fromisoformat(entry["local_date"]),
         )
-        change = grouped.setdefault(change.id, change)
+        change = grouped.setdefault((change.id, change.key), change)
         change.add(entry, sign)
     return list(grouped.values())
 
 
+def _reevaluate(doc: dict, goal, measure) -> dict:
+    """The `met`/`value` fields of the document's periods that no longer match their counters.
+
+    Every period is looked at, not only the writer's own: a writer whose rewrite lost the
+    `rev` race leaves its flip to the writer that won, which saw its counters too."""
+    fields = {}
+    for key, period in (doc.get("p") or {}).items():
+        met, value = evaluate(goal, measure, period)
+        if met != bool(period.get("met")):
+            fields[f"p.{key}.met"] = met
+        if measure.combine == measures.COMBINE_LAST and value != period.get("value"):
+            fields[f"p.{key}.value"] = value
+    return fields
+
+
 def apply_changes(changes: list[RollupChange]) -> bool:
-    """Move the rollups; rewrite `met`/`value` where they changed. True if any `met` flipped.
+    """Move the periods; rewrite `met`/`value` where they changed. True if any `met` flipped.
 
     `rev` guards the rewrite: a writer that saw an older state loses to the one that saw the
     newer, so concurrent writers never leave a stale `met` behind.
     """
     if not changes:
         return False
-    if len(changes) == 1:
-        change = changes[0]
+    updates: dict[str, dict] = {}
+    goal_of: dict[str, RollupChange] = {}
+    for change in changes:
+        change.update(updates.setdefault(change.id, {}))
+        goal_of[change.id] = change
+    if len(updates) == 1:
+        [(doc_id, update)] = updates.items()
         after = rollups().find_one_and_update(
-            {"_id": change.id}, change.update(), upsert=True, return_document=ReturnDocument.AFTER
+            {"_id": doc_id}, update, upsert=True, return_document=ReturnDocument.AFTER
         )
         # Racing upserts may apply the change yet return nothing: read what is there.
-        after = [after or rollups().find_one({"_id": change.id})]
+        after = [after or rollups().find_one({"_id": doc_id})]
     else:
         rollups().bulk_write(
-            [UpdateOne({"_id": c.id}, c.update(), upsert=True) for c in changes], ordered=False
+            [UpdateOne({"_id": i}, u, upsert=True) for i, u in updates.items()], ordered=False
         )
-        after = list(rollups().find({"_id": {"$in": [c.id for c in changes]}}))
-    by_id = {c.id: c for c in changes}
+        after = list(find_in(rollups(), "_id", list(updates)))
     rewrites, flipped = [], False
     for doc in after:
-        change = by_id[doc["_id"]]
-        met, value = evaluate(change.goal, change.measure, doc)
-        fields = {}
-        if met != doc.get("met"):
-            fields["met"] = met
-            flipped = True
-        if change.measure.combine == measures.COMBINE_LAST and value != doc.get("value"):
-            fields["value"] = value
+        change = goal_of[doc["_id"]]
+        fields = _reevaluate(doc, change.goal, change.measure)
+        flipped = flipped or any(name.endswith(".met") for name in fields)
         if fields:
             rewrites.append(UpdateOne({"_id": doc["_id"], "rev": doc["rev"]}, {"$set": fields}))
     if rewrites:
@@ -313,14 +339,18 @@ def _longest_streak(series: list[dict]) -> int:
 
 
 def _read_rollups(patient_id, first: date, last: date) -> dict:
+    """(goal id, period key) → period, for the months that hold [first, last]."""
     cursor = rollups().find(
         {
             "patient": patient_id,
-            "start": {"$gte": local_days.week_start(first).isoformat(), "$lte": last.isoformat()},
+            "month": {"$gte": month_of(local_days.week_start(first)), "$lte": month_of(last)},
         },
-        _ROLLUP_FIELDS,
     )
-    return {(doc["goal_id"], doc["key"]): doc for doc in cursor}
+    return {
+        (doc["goal_id"], key): period
+        for doc in cursor
+        for key, period in (doc.get("p") or {}).items()
+    }
 
 
 def _profile(patient_id) -> dict:
@@ -364,9 +394,18 @@ def report(patient_id, *, first: date | None, last: date | None, now: datetime) 
 
 def goal_met(patient_id, goal, local_date: date) -> bool:
     """Whether `goal` is met on that local day (for a weekly goal: in that ISO week)."""
-    key = local_days.period_key(local_date, goal.period)
-    doc = rollups().find_one({"_id": rollup_id(patient_id, goal.id, key)}, {"met": 1})
-    return bool(doc and doc.get("met"))
+    ref = period_ref(patient_id, goal.id, goal.period, local_date)
+    return ref in met_among([ref])
+
+
+def met_among(refs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (document id, period key) pairs among `refs` whose period is met."""
+    keys = {key for _, key in refs}
+    projection = {f"p.{key}.met": 1 for key in keys}
+    met = set()
+    for doc in find_in(rollups(), "_id", {doc_id for doc_id, _ in refs}, projection):
+        met |= {(doc["_id"], k) for k, period in (doc.get("p") or {}).items() if period.get("met")}
+    return met & set(refs)
 
 
 # --- the summary and its flags -------------------------------------------------------------
@@ -468,16 +507,10 @@ def close_day(patient, local_date: date, now: datetime) -> None:
         if item.goal.period == local_days.WEEK and local_date.isoweekday() != 7:
             continue
         change = RollupChange(patient.pk, item.goal, measures.get(item.goal.measure), local_date)
+        at = f"p.{change.key}."
         update = {
-            "$setOnInsert": {
-                **change.identity(),
-                "count": 0,
-                "total": 0.0,
-                "out": 0,
-                "rev": 0,
-                "met": False,
-            },
-            "$set": {"closed": True},
+            "$setOnInsert": change.identity(),
+            "$set": {f"{at}closed": True},
         }
         closing.append(UpdateOne({"_id": change.id}, update, upsert=True))
     if closing:
@@ -491,8 +524,8 @@ def close_day(patient, local_date: date, now: datetime) -> None:
 def rebuild(patient_id, *, now: datetime) -> int:
     """Recompute every rollup and the summary of one patient from the live entries.
 
-    Returns the number of entries read. Closed markers are kept; the counters of periods
-    that no longer have entries go back to zero.
+    Returns the number of entries read. Closed markers are kept; the periods that no longer
+    have entries go back to nothing logged.
     """
     tz_source = _profile(patient_id)
     goals = {item.goal.id: item.goal for item in goals_in_force(patient_id, tz_source["tz"])}
@@ -504,13 +537,15 @@ def rebuild(patient_id, *, now: datetime) -> int:
     )
     known = [e for e in entries if e["goal_id"] in goals]
     changes = changes_for([(e, 1) for e in known], goals, patient_id)
-    rollups().update_many(
-        {"patient": patient_id},
-        {
-            "$set": {"count": 0, "total": 0.0, "out": 0, "items": {}, "met": False},
-            "$unset": {"value": "", "last_at": ""},
-        },
-    )
+    resets = [
+        UpdateOne(
+            {"_id": doc["_id"]},
+            {"$set": {"p": {k: _bare(period) for k, period in (doc.get("p") or {}).items()}}},
+        )
+        for doc in rollups().find({"patient": patient_id}, {"p": 1})
+    ]
+    if resets:
+        rollups().bulk_write(resets, ordered=False)
     apply_changes(changes)
     last_by_goal: dict[str, datetime] = {}
     for entry in known:
@@ -531,6 +566,14 @@ def rebuild(patient_id, *, now: datetime) -> int:
     )
     refresh_summary(patient_id, tz=tz_source["tz"], now=now)
     return len(entries)
+
+
+def _bare(period: dict) -> dict:
+    """A period with nothing counted: its start, and its closed marker if it has one."""
+    kept = {"count": 0, "total": 0.0, "out": 0, "met": False}
+    if period.get("closed"):
+        kept["closed"] = True
+    return kept
 
 
 def rebuild_all(*, now: datetime) -> tuple[int, int]:

@@ -15,6 +15,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ReturnDocument
 
+from api.db import find_in
 from api.errors import NotFound, ValidationFailed, field_error
 from api.models.campaign import MAX_TARGETS, Campaign, Cohort, Message
 from api.models.education import EducationItem, EducationProgress
@@ -22,7 +23,7 @@ from api.models.notification import Device, Notification
 from api.services import dispatch, population
 from api.services.education import normalise_condition
 from api.services.push import Channel
-from api.services.reminders import find_in, quiet_until
+from api.services.reminders import quiet_until
 
 LEASE = timedelta(minutes=5)
 GAP_WINDOW = timedelta(days=30)

@@ -20,6 +20,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument, UpdateMany
 from pymongo.errors import BulkWriteError
 
+from api.db import IN_BATCH, find_in
 from api.models.agreement import Agreement
 from api.models.notification import Device, Notification
 from api.models.reminder import Occurrence, ReminderSlice
@@ -27,9 +28,7 @@ from api.services import adherence, local_days
 from api.services.push import Channel, PushMessage
 from api.services.reminders import (
     DUPLICATE_KEY,
-    IN_BATCH,
     MINUTE,
-    find_in,
     open_slices,
     quiet_until,
     slice_of,
@@ -125,18 +124,17 @@ def _decide(occurrence: dict, ended: set, now: datetime) -> tuple[str, object]:
     return "deliver", None
 
 
-def _rollup_id(occurrence: dict) -> str:
+def _period_ref(occurrence: dict) -> tuple[str, str]:
     period = occurrence.get("goal_period") or local_days.DAY
-    period_key = local_days.period_key(occurrence["local_date"].date(), period)
-    return adherence.rollup_id(occurrence["patient"], occurrence["goal_id"], period_key)
+    day = occurrence["local_date"].date()
+    return adherence.period_ref(occurrence["patient"], occurrence["goal_id"], period, day)
 
 
-def _goals_met(occurrences: list[dict]) -> set[str]:
-    """The rollup ids among these goal reminders whose goal is met: `adherence.goal_met` for
+def _goals_met(occurrences: list[dict]) -> set[tuple[str, str]]:
+    """The periods of these goal reminders whose goal is met: `adherence.goal_met` for
     a whole chunk, by `_id` alone (a second predicate costs the embedded server its plan)."""
-    ids = [_rollup_id(o) for o in occurrences if o["kind"] == "goal_reminder"]
-    found = find_in(adherence.rollups(), "_id", ids, {"met": 1})
-    return {doc["_id"] for doc in found if doc.get("met")}
+    goals = [o for o in occurrences if o["kind"] == "goal_reminder"]
+    return adherence.met_among([_period_ref(o) for o in goals])
 
 
 def _deliver_chunk(chunk: list[dict], now: datetime, channel: Channel, counts) -> None:
@@ -155,7 +153,7 @@ def _deliver_chunk(chunk: list[dict], now: datetime, channel: Channel, counts) -
     met = _goals_met(deliveries)
     inbox = []
     for occurrence in deliveries:
-        if occurrence["kind"] == "goal_reminder" and _rollup_id(occurrence) in met:
+        if occurrence["kind"] == "goal_reminder" and _period_ref(occurrence) in met:
             outcomes[("skipped", "goal already met today")].append(occurrence["_id"])
         else:
             inbox.append(notification_for(occurrence, now))

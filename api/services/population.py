@@ -26,6 +26,7 @@ from bson import ObjectId
 from pymongo import DeleteMany, InsertOne, ReturnDocument, UpdateOne
 
 from api.clock import utcnow
+from api.db import find_in
 from api.errors import field_error
 from api.models.agreement import Agreement
 from api.models.care_team import CareTeamMember
@@ -50,7 +51,6 @@ from api.services import (
     profiles,
 )
 from api.services.education import normalise_condition
-from api.services.reminders import find_in
 
 SUPPRESS_BELOW = 11
 SUPPRESSED = "<11"

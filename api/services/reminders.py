@@ -14,6 +14,7 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from api.clock import utcnow
+from api.db import find_in
 from api.models.agreement import Agreement
 from api.models.notification import Device
 from api.models.reminder import Occurrence, ReminderSlice
@@ -23,7 +24,6 @@ from api.services import agreements, checkups, local_days, profiles
 PLAN_HORIZON = timedelta(hours=48)
 PLAN_BATCH = 500
 MINUTE = timedelta(minutes=1)
-IN_BATCH = 20
 DUPLICATE_KEY = 11000
 
 
@@ -176,14 +176,6 @@ def open_slices(minutes: Iterable[datetime]) -> None:
 
 def slice_of(instant: datetime) -> datetime:
     return instant.replace(second=0, microsecond=0)
-
-
-def find_in(collection, field: str, values, projection=None):
-    """`{field: {$in: values}}` in small batches: the embedded server's `$in` costs grow
-    with the square of the list, and a handful of values per query keeps it linear."""
-    values = list(values)
-    for start in range(0, len(values), IN_BATCH):
-        yield from collection.find({field: {"$in": values[start : start + IN_BATCH]}}, projection)
 
 
 def store(occurrences: list[Occurrence]) -> int:
