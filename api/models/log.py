@@ -67,7 +67,6 @@ class LogEntry(me.Document):
             {"fields": ["patient", "seq"], "unique": True, "name": "change_sequence"},
             {"fields": ["patient", "state", "-occurred_at"]},
             {"fields": ["patient", "goal_id", "state", "-occurred_at"]},
-            {"fields": ["patient", "goal_id", "period_key", "state"]},
             # Alert rules read a measure's latest readings (services.alerts).
             {"fields": ["patient", "measure", "state", "-occurred_at"]},
         ],

@@ -123,7 +123,7 @@ def describe(rule: dict, level: str | None = None) -> str:
 
 
 @logs.on_entries_change
-def _on_entries(patient_id, changed: list[dict], change: str) -> None:
+def _on_entries(patient_id, changed: list[dict], change: str, _summary) -> None:
     # The write's own clock: every changed entry carries it.
     evaluate(patient_id, changed, change, now=changed[0]["changed_at"])
 

@@ -58,19 +58,20 @@ _batch_listeners: list[Callable] = []
 
 
 def on_entries_change(listener: Callable) -> Callable:
-    """Register `listener(patient_id, entries, change)`: called once per write with every
-    entry it changed (a batch of 500 is one call), so a listener can fold its reads."""
+    """Register `listener(patient_id, entries, change, summary)`: called once per write with
+    every entry it changed (a batch of 500 is one call), so a listener can fold its reads.
+    `summary` is the patient's summary as the write left it (`SUMMARY_FIELDS` at least)."""
     _batch_listeners.append(listener)
     return listener
 
 
-def _notify(patient_id, changed: list[dict], change: str) -> None:
+def _notify(patient_id, changed: list[dict], change: str, summary: dict) -> None:
     for listener in _listeners:
         for entry in changed:
             listener(patient_id, entry, change)
     if changed:
         for listener in _batch_listeners:
-            listener(patient_id, changed, change)
+            listener(patient_id, changed, change, summary)
 
 
 def entries():
@@ -259,7 +260,7 @@ def _bump(patient_id, update: dict) -> dict | None:
         {"_id": patient_id},
         update,
         return_document=ReturnDocument.AFTER,
-        projection={"seq": 1, "tz": 1, "glucose_unit": 1},
+        projection={"seq": 1, "glucose_unit": 1, **adherence.SUMMARY_FIELDS},
     )
 
 
@@ -359,7 +360,7 @@ def _store(author: Author, prepared: list[Prepared], now: datetime) -> tuple[lis
     else:
         raise Conflict("Entries with these ids are being written by another request; retry.")
     created = [o.entry for o in outcomes if o.status == "created"]
-    _notify(author.patient_id, created, "created")
+    _notify(author.patient_id, created, "created", summary)
     return outcomes, summary
 
 
@@ -392,7 +393,7 @@ def _write(author: Author, prepared: list[Prepared], known: dict, now: datetime)
     goals = {p.goal.id: p.goal for p in fresh}
     created = [(p.doc, 1) for p in fresh]
     if adherence.apply_changes(adherence.changes_for(created, goals, patient_id)):
-        adherence.refresh_summary(patient_id, tz=summary["tz"], now=now)
+        summary = adherence.refresh_summary(patient_id, tz=summary["tz"], now=now)
     return outcomes, summary
 
 
@@ -511,8 +512,9 @@ def update(author: Author, uid: str, changes: dict, *, now: datetime) -> tuple[d
     keep = ("occurred_at", "local_date", "period_key", "value", "entered_value", "entered_unit")
     fields = {name: new[name] for name in (*keep, "in_target", "note")}
     updated, summary = _rewrite(author, entry, fields, "edit", now)
-    _after_change(author.patient_id, prepared.goal, [(entry, -1), (updated, 1)], summary, now)
-    _notify(author.patient_id, [updated], "updated")
+    moves = [(entry, -1), (updated, 1)]
+    summary = _after_change(author.patient_id, prepared.goal, moves, summary, now)
+    _notify(author.patient_id, [updated], "updated", summary)
     return updated, summary
 
 
@@ -522,14 +524,14 @@ def delete(author: Author, uid: str, *, now: datetime) -> None:
     updated, summary = _rewrite(author, entry, fields, "delete", now)
     agreement = Agreement.objects(pk=entry["agreement"]).only("content.goals").first()
     goal = _goal(agreement, entry["goal_id"])
-    _after_change(author.patient_id, goal, [(entry, -1)], summary, now)
-    _notify(author.patient_id, [updated], "deleted")
+    summary = _after_change(author.patient_id, goal, [(entry, -1)], summary, now)
+    _notify(author.patient_id, [updated], "deleted", summary)
 
 
-def _after_change(patient_id, goal, moves, summary, now) -> None:
+def _after_change(patient_id, goal, moves, summary, now) -> dict:
     adherence.apply_changes(adherence.changes_for(moves, {goal.id: goal}, patient_id))
     _recompute_activity(patient_id, {goal.id})
-    adherence.refresh_summary(patient_id, tz=summary.get("tz"), now=now)
+    return adherence.refresh_summary(patient_id, tz=summary.get("tz"), now=now)
 
 
 # --- reading -------------------------------------------------------------------------------

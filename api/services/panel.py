@@ -83,16 +83,26 @@ def _bucket(row: dict, sort: str) -> str:
 
 # --- keeping rows current ------------------------------------------------------------------
 
-_SUMMARY_FIELDS = {"adherence_7d": 1, "adherence_30d": 1, "last_logged_at": 1, "tz": 1}
-_SUMMARY_FIELDS |= {"flags": 1}
+
+def panel_key(summary: dict, patient_id) -> str:
+    """What a patient's rows are built from: equal keys, equal rows (for the same team)."""
+    buckets = buckets_of(summary, patient_id)
+    return ",".join([*views_of(summary), *(buckets[sort] for sort in SORTS)])
 
 
 def sync_patient(patient_id, *, providers=None, summary: dict | None = None) -> None:
     """Bring a patient's panel rows in line with the summary (and, when `providers` is
-    given, with those active providers). Writes only what changed; reads two documents'
-    worth when nothing did, which is the common case after a log entry."""
+    given, with those active providers). Writes only what changed.
+
+    The summary remembers the `panel_key` its rows were last built from, so a log entry that
+    leaves the keys as they were (the common case: the same day, the same figures) costs
+    nothing here."""
     if summary is None:
-        summary = adherence.summaries().find_one({"_id": patient_id}, _SUMMARY_FIELDS) or {}
+        summary = adherence.summaries().find_one({"_id": patient_id}, adherence.SUMMARY_FIELDS)
+        summary = summary or {}
+    key = panel_key(summary, patient_id)
+    if providers is None and summary.get("panel_key") == key:
+        return
     existing = {row["_id"]: row for row in rows().find({"patient": patient_id})}
     if providers is None:
         providers = {row["provider"] for row in existing.values()}
@@ -126,6 +136,7 @@ def sync_patient(patient_id, *, providers=None, summary: dict | None = None) -> 
     ]
     if changes:
         counts().bulk_write(changes, ordered=False)
+    adherence.summaries().update_one({"_id": patient_id}, {"$set": {"panel_key": key}})
 
 
 def _count(moves, row: dict, n: int) -> None:
@@ -159,9 +170,9 @@ def _summary_changed(patient_id, summary: dict) -> None:
 
 
 @logs.on_entries_change
-def _entries_changed(patient_id, entries, change) -> None:
+def _entries_changed(patient_id, entries, change, summary) -> None:
     # A log entry moves the last log without a summary rewrite the hook above would hear of.
-    sync_patient(patient_id)
+    sync_patient(patient_id, summary=summary)
 
 
 # --- reading a page ------------------------------------------------------------------------
