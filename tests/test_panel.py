@@ -258,3 +258,48 @@ class TestBadQueries:
             client.get(f"{PANEL}{query}", headers=factory.headers(factory.provider())), 422
         )
         assert field in problem["errors"]
+
+
+class TestUpkeepOnTheLoggingPath:
+    def test_an_entry_that_leaves_the_keys_alone_touches_no_rows_and_a_new_day_moves_them(
+        self, client, factory, mongo
+    ):
+        patient = factory.patient(timezone="UTC")
+        provider = factory.provider()
+        join(patient, provider)
+        agreement = factory.agreement(patient, provider)
+        goal = agreement.content.goals[0]
+        headers = factory.headers(patient)
+
+        def log(at):
+            body = {
+                "id": str(uuid.uuid4()),
+                "agreement_id": str(agreement.pk),
+                "goal_id": goal.id,
+                "occurred_at": at.isoformat(),
+                "value": 1,
+            }
+            response = client.post("/api/v1/patients/me/logs", json=body, headers=headers)
+            assert response.status_code == 201, response.get_json()
+
+        def last_log_key():
+            return mongo.panel_rows.find_one({"patient": patient.pk, "view": "all"})["last_log"]
+
+        yesterday = utcnow() - timedelta(days=1)
+        log(yesterday)
+        built = last_log_key()
+        assert yesterday.date().isoformat() in built
+        summary = mongo.adherence_summaries.find_one({"_id": patient.pk})
+        assert summary["panel_key"] == panel.panel_key(summary, patient.pk)
+
+        # The same local day again: nothing on the panel moves, so its rows are left alone.
+        mongo.panel_rows.update_one({"_id": f"{provider.pk}:all:{patient.pk}"}, {"$set": {"x": 1}})
+        log(yesterday + timedelta(minutes=1))
+        assert mongo.panel_rows.find_one({"_id": f"{provider.pk}:all:{patient.pk}"})["x"] == 1
+
+        # Today: the last-log key moves, and the row is rebuilt from the summary.
+        log(utcnow())
+        assert utcnow().date().isoformat() in last_log_key()
+        assert "x" not in mongo.panel_rows.find_one({"_id": f"{provider.pk}:all:{patient.pk}"})
+        [entry], _ = get_panel(client, factory.headers(provider), "?sort=last_log")
+        assert entry["last_logged_at"].startswith(utcnow().date().isoformat())
