@@ -2,6 +2,9 @@
 
 import json
 
+import schemathesis
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
 from api.extensions import MAX_PAGE
 from tests.agreement_helpers import circle, plan
 from tests.log_helpers import entry, post
@@ -40,3 +43,19 @@ def test_an_empty_if_match_tag_is_a_stale_version_not_a_500(client, factory, mon
     stored = mongo.agreements.find_one({"title": "Changed"})
     assert stored is None
     assert mongo.agreements.find_one({})["content"]["title"] == "Type 2 diabetes plan"
+
+
+def test_both_bodies_of_the_logs_path_match_the_documented_schema(app, client, factory, mongo):
+    """`GET .../logs?since=` answers `{changes, next_cursor, has_more}`; it was documented as
+    an array of entries, so every sync response broke its schema."""
+    p = log_plan(factory)
+    assert post(client, p, entry(p)).status_code == 201
+    operation = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)[
+        "/api/v1/patients/{pid}/logs"
+    ]["GET"]
+    for query, shape in (({"since": "0"}, dict), ({}, list)):
+        case = operation.Case(path_parameters={"pid": "me"}, query=query)
+        response = case.call(headers=p.headers)
+        assert response.status_code == 200
+        assert isinstance(response.json(), shape)
+        case.validate_response(response, checks=[response_schema_conformance])

@@ -23,6 +23,7 @@ from api.services import logs
 blp = Blueprint("logs", __name__, url_prefix="/api/v1", description="Log entries and sync.")
 
 _entry = LogEntrySchema()
+_entries = LogEntrySchema(many=True)
 _changes = LogChangesSchema()
 _item_loader = LogEntryCreateSchema()
 
@@ -36,11 +37,22 @@ def _load_item(raw):
         raise ValidationFailed(flatten_errors(error.messages)) from None
 
 
+# One path, two bodies: a page of entries, or (with `since`) the changes after a cursor.
+_LISTING_OR_CHANGES = {
+    "description": "Entries, newest first; or, with `since`, the changes after the cursor.",
+    "headers": {"X-Pagination": {"$ref": "#/components/headers/PAGINATION"}},
+    "content": {
+        "application/json": {"schema": {"oneOf": [LogEntrySchema(many=True), LogChangesSchema]}}
+    },
+}
+
+
 @blp.route("/patients/<pid>/logs")
 class Logs(MethodView):
     @authenticated()
     @blp.arguments(LogQuerySchema, location="query")
-    @blp.response(200, LogEntrySchema(many=True))
+    @blp.response(200)
+    @blp.doc(responses={"200": _LISTING_OR_CHANGES})
     @blp.paginate(pager=None)
     @blp.alt_response(422, description="A bad filter or cursor.")
     def get(self, query, pid, pagination_parameters):
@@ -68,7 +80,7 @@ class Logs(MethodView):
         )
         pagination_parameters.item_count = found.count()
         page = found.skip(pagination_parameters.first_item).limit(pagination_parameters.page_size)
-        return [logs.present(entry, unit) for entry in page]
+        return _entries.dump([logs.present(entry, unit) for entry in page])
 
     @authenticated()
     @blp.arguments(LogEntryCreateSchema)
