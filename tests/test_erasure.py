@@ -5,6 +5,7 @@ The patient's records are made by the BOLA matrix's `World` (a POST to every pat
 route, as the patient and as the provider), so a route added later adds its collection here.
 """
 
+import json
 import uuid
 
 import bson
@@ -15,6 +16,7 @@ from tests.factories import PASSWORD
 from tests.log_helpers import GLUCOSE, WALK
 from tests.test_access_matrix import World, snapshot
 from tests.test_foundation import assert_problem
+from tests.test_population import enrol, make_clinic
 
 LOW = {
     "measure": "blood_glucose",
@@ -240,3 +242,25 @@ def test_only_the_patient_may_erase(client, mongo, factory, family):
     assert_problem(erase(client, factory.headers(family.pcp)), 404)
     assert_problem(erase(client, {}, pid=pid), 401)
     assert snapshot(mongo) == before
+
+
+def test_erasure_takes_the_patient_out_of_panel_counts_and_clinic_figures(client, factory, mongo):
+    provider = factory.provider()
+    cid = make_clinic(client, factory, provider)
+    staying = enrol(client, factory, provider)
+    leaving = enrol(client, factory, provider)
+
+    def on_panel() -> int:
+        counted = mongo.panel_counts.find_one({"_id": f"{provider.pk}:all:last_log"})
+        return sum(counted["buckets"].values())
+
+    def in_clinic() -> int:
+        return mongo.population_aggregates.find_one({"_id": f"{cid}:*"})["patients"]
+
+    assert (on_panel(), in_clinic()) == (2, 2)
+    assert erase(client, factory.headers(leaving)).status_code == 204
+    assert (on_panel(), in_clinic()) == (1, 1)
+    assert mongo.population_profiles.count_documents({"_id": leaving.pk}) == 0
+    panel = client.get("/api/v1/panel", headers=factory.headers(provider))
+    assert [row["patient"]["id"] for row in panel.get_json()] == [str(staying.pk)]
+    assert json.loads(panel.headers["X-Pagination"])["total"] == 1

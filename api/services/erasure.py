@@ -12,9 +12,10 @@ so a collection added later is covered the day its model is imported in `api.mod
     that someone acted, without saying who; a name stored beside such a reference goes too;
   - a stored response (a binary field: the idempotency replay cache) that mentions the
     patient is dropped: it is a cache, and its request concerned the erased records.
-What stays: the token revocation keyed by the account id (old tokens must keep failing with
-401 until they expire; it holds no health data and has a TTL) and one access-log line saying
-the account was erased.
+Panel bucket counts and clinic aggregates, which count the patient without naming them, are
+moved first (`panel.remove_patient`, `population.remove_patient`). What stays: the token
+revocation keyed by the account id (old tokens must keep failing with 401 until they expire;
+it holds no health data and has a TTL) and one access-log line saying the account was erased.
 """
 
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import api.models  # noqa: F401  (registers every document class)
 from api.errors import field_error
 from api.models.care_team import AccessLogEntry
 from api.models.user import User
-from api.services import caregivers, passwords, tokens
+from api.services import caregivers, panel, passwords, population, tokens
 
 OWNER_FIELDS = ("patient", "caregiver", "owner", "recipient")
 # Stands in for an erased account wherever another person's record referred to it.
@@ -148,6 +149,9 @@ def erase_account(patient: User, *, password: str, now: datetime) -> None:
         raise field_error("password", "The password is not correct.")
     tokens.revoke_user(patient.pk, "account_erased")
     caregivers.end_all_for_patient(patient.pk, now)
+    # The figures kept for others (panels, clinic aggregates) first, while they can be found.
+    panel.remove_patient(patient.pk)
+    population.remove_patient(patient.pk)
     erase_records(patient.pk)
     AccessLogEntry(
         patient=patient.pk, actor_role="patient", relation="self", action=ERASED_ACTION, at=now

@@ -278,6 +278,13 @@ def leave(patient_id, clinic_id, *, now: datetime) -> None:
         )
 
 
+def remove_patient(patient_id) -> None:
+    """Take an erased patient out of every clinic's figures, and drop their profile."""
+    before = profiles_collection().find_one_and_delete({"_id": patient_id})
+    if before is not None:
+        _write_moves(_moves(before, None), {})
+
+
 # --- listeners ----------------------------------------------------------------------------
 
 
