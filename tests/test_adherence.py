@@ -140,9 +140,11 @@ def test_weekly_goals_count_iso_weeks_across_a_year_boundary(client, factory, mo
         assert post(client, p, entry(p, goal="g_week", value=value, at=at)).status_code == 201
     stored = periods(mongo, p.patient.pk)[("g_week", "2026-W01")]
     assert stored["total"] == 160 and stored["met"] is True
-    # Filed under the month of its Monday, with the other weeks starting in December.
-    december = mongo.adherence_rollups.find_one({"_id": f"{p.patient.pk}:g_week:2025-12"})
-    assert sorted(december["p"]) == ["2025-W52", "2026-W01"]
+    # Filed under the quarter of its Monday, with the other weeks starting in December.
+    fourth = mongo.adherence_rollups.find_one({"_id": f"{p.patient.pk}:g_week:2025-Q4"})
+    assert sorted(fourth["p"]) == ["2025-W52", "2026-W01"]
+    first = mongo.adherence_rollups.find_one({"_id": f"{p.patient.pk}:g_week:2026-Q1"})
+    assert sorted(first["p"]) == ["2026-W02"]
     week = report(client, p, "?from=2025-12-22&to=2026-01-11")["g_week"]
     assert [(s["key"], s["date"], s["met"], s["value"]) for s in week["series"]] == [
         ("2025-W52", "2025-12-22", False, 20),
@@ -176,7 +178,7 @@ def test_rebuild_gives_the_same_rollups_and_report(app, client, factory, mongo):
         rollups = {
             ref: {name: period.get(name) or 0 for name in fields}
             for ref, period in periods(mongo, p.patient.pk).items()
-            if period["count"]
+            if period.get("count")
         }
         summary = mongo.adherence_summaries.find_one(
             {"_id": p.patient.pk}, {"updated_at": 0, "tz": 0, "glucose_unit": 0}

@@ -74,28 +74,29 @@ class LogEntry(me.Document):
 
 
 class Rollup(me.Document):
-    """A goal's periods in one month of a patient: each local day (or ISO week, filed under
-    the month of its Monday) is one entry of `p`, keyed by its period key.
+    """A goal's periods in one calendar quarter of a patient: each local day (or ISO week,
+    filed under the quarter of its Monday) is one entry of `p`, keyed by its period key.
 
-    `_id` is "<patient>:<goal id>:<YYYY-MM>". A period holds the counters `count`,
+    `_id` is "<patient>:<goal id>:<YYYY-Qn>". A period holds the counters `count`,
     `total` and `out` (readings outside the target), which move by `$inc` on every write, edit
     and delete, and `met`/`value`, rewritten only when they change, guarded by the document's
     `rev`. `items` (uid → [occurred_at, value]) is kept for "last reading counts" measures
-    only; `closed` is set by the nightly close-out. A month per document keeps a year's report
-    at a dozen documents per goal instead of hundreds.
+    only; `closed` is set by the nightly close-out. A quarter per document keeps a year's report
+    at five documents per goal instead of hundreds (the embedded server's cost of a read is
+    more per document than per field).
     """
 
     id = me.StringField(primary_key=True)
     patient = me.ObjectIdField(required=True)
     goal_id = me.StringField(required=True, max_length=40)
     period = me.StringField(required=True, choices=("day", "week"))
-    month = me.StringField(required=True, max_length=7)
+    quarter = me.StringField(required=True, max_length=7)
     p = me.DictField()
     rev = me.IntField(default=0)
 
     meta = {
         "collection": "adherence_rollups",
-        "indexes": [("patient", "month")],
+        "indexes": [("patient", "quarter")],
     }
 
 

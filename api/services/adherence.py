@@ -2,7 +2,8 @@
 
 Rollups (one per patient, goal and local day, or ISO week for weekly goals) are derived from
 the log entries and moved by every write, edit and delete (`apply_changes`). They are filed a
-month per document (see `Rollup`), so a year's report reads a dozen documents per goal.
+calendar quarter per document (see `Rollup`), so a year's report reads five documents per
+goal.
 Everything that reports adherence reads rollups, never entries, so its cost does not grow
 with years of logs. The current day (or week) counts only once it is met: it is in progress.
 """
@@ -40,19 +41,19 @@ def summaries():
     return AdherenceSummary._get_collection()
 
 
-def rollup_id(patient_id, goal_id: str, month: str) -> str:
-    return f"{patient_id}:{goal_id}:{month}"
+def rollup_id(patient_id, goal_id: str, quarter: str) -> str:
+    return f"{patient_id}:{goal_id}:{quarter}"
 
 
-def month_of(start: date) -> str:
-    """The month a period is filed under: that of its first day ("YYYY-MM")."""
-    return start.isoformat()[:7]
+def quarter_of(start: date) -> str:
+    """The quarter a period is filed under: that of its first day ("YYYY-Qn")."""
+    return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
 
 
 def period_ref(patient_id, goal_id: str, period: str, day: date) -> tuple[str, str]:
     """(rollup document id, period key) of the period holding local day `day`."""
     start = local_days.period_start(day, period)
-    return rollup_id(patient_id, goal_id, month_of(start)), local_days.period_key(day, period)
+    return rollup_id(patient_id, goal_id, quarter_of(start)), local_days.period_key(day, period)
 
 
 # --- targets -------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ class RollupChange:
 
     @property
     def id(self) -> str:
-        return rollup_id(self.patient_id, self.goal.id, month_of(self.start))
+        return rollup_id(self.patient_id, self.goal.id, quarter_of(self.start))
 
     def add(self, entry: dict, sign: int) -> None:
         """Count `entry` in (sign=1) or out (sign=-1) of this period."""
@@ -162,20 +163,21 @@ class RollupChange:
                 self.unset_items.append(entry["uid"])
 
     def identity(self) -> dict:
-        """The fields the month's document is created with."""
+        """The fields the quarter's document is created with."""
         return {
             "patient": self.patient_id,
             "goal_id": self.goal.id,
             "period": self.period,
-            "month": month_of(self.start),
+            "quarter": quarter_of(self.start),
         }
 
     def update(self, update: dict) -> dict:
         """Fold this period's moves into `update` (one per document; periods don't overlap)."""
         at = f"p.{self.key}."
         update.setdefault("$setOnInsert", self.identity())
+        moves = {"count": self.count, "total": self.total, "out": self.out}
         update.setdefault("$inc", {"rev": 1}).update(
-            {f"{at}count": self.count, f"{at}total": self.total, f"{at}out": self.out}
+            {f"{at}{name}": moves[name] for name in counters(self.measure)}
         )
         sets = {f"{at}items.{uid}": item for uid, item in self.set_items.items()}
         if sets:
@@ -186,6 +188,15 @@ class RollupChange:
         # A new period starts as not met (false sorts below true, so a met one stays met).
         update.setdefault("$max", {})[f"{at}met"] = False
         return update
+
+
+def counters(measure) -> tuple[str, ...]:
+    """The counters a period of this measure keeps: what `evaluate` and the series read."""
+    if measure.combine == measures.COMBINE_EACH_IN_RANGE:
+        return ("count", "out")
+    if measure.combine in (measures.COMBINE_LAST, measures.COMBINE_COUNT):
+        return ("count",)
+    return ("count", "total")
 
 
 def changes_for(entries: list[tuple[dict, int]], goals: dict, patient_id) -> list[RollupChange]:
@@ -342,11 +353,14 @@ def _longest_streak(series: list[dict]) -> int:
 
 
 def _read_rollups(patient_id, first: date, last: date) -> dict:
-    """(goal id, period key) → period, for the months that hold [first, last]."""
+    """(goal id, period key) → period, for the quarters that hold [first, last]."""
     cursor = rollups().find(
         {
             "patient": patient_id,
-            "month": {"$gte": month_of(local_days.week_start(first)), "$lte": month_of(last)},
+            "quarter": {
+                "$gte": quarter_of(local_days.week_start(first)),
+                "$lte": quarter_of(last),
+            },
         },
     )
     return {
@@ -572,8 +586,8 @@ def rebuild(patient_id, *, now: datetime) -> int:
 
 
 def _bare(period: dict) -> dict:
-    """A period with nothing counted: its start, and its closed marker if it has one."""
-    kept = {"count": 0, "total": 0.0, "out": 0, "met": False}
+    """A period with nothing counted (no counters are zero), and its closed marker if any."""
+    kept = {"met": False}
     if period.get("closed"):
         kept["closed"] = True
     return kept
