@@ -145,3 +145,7 @@ class TestSeedDemo:
         assert response.status_code == 200
         assert [m["status"] for m in response.get_json()] == ["active"]
         assert_problem(client.get(url, headers=sign_in("endo@demo.carepact.test")), 404)
+        # Both of the PCP's patients are on the panel (the membership listeners ran).
+        panel = client.get("/api/v1/panel", headers=sign_in("pcp@demo.carepact.test"))
+        names = sorted(row["patient"]["name"] for row in panel.get_json())
+        assert names == ["Pat Jensen", "Sam Jensen"]

@@ -8,12 +8,12 @@ from api.access import Scope
 from api.auth import Caller
 from api.clock import utcnow
 from api.models.agreement import Agreement
-from api.models.care_team import CareTeamMember
 from api.models.caregiver import Grant
 from api.services import (
     accounts,
     agreement_templates,
     agreements,
+    care_team,
     caregivers,
     children,
     education,
@@ -107,16 +107,8 @@ def _ensure_child(parent, provider):
 def seed() -> list[str]:
     users = {spec["email"].split("@")[0]: _ensure_account(spec) for spec in DEMO_ACCOUNTS}
     patient, pcp = users["patient"], users["pcp"]
-    if not CareTeamMember.objects(patient=patient.pk, provider=pcp.pk, open=True).first():
-        now = utcnow()
-        CareTeamMember(
-            patient=patient.pk,
-            provider=pcp.pk,
-            role="primary",
-            status="active",
-            open=True,
-            activated_at=now,
-        ).save()
+    # Through the service, so the membership listeners put the patient on the panel.
+    care_team.activate(patient.pk, pcp.pk, "primary", utcnow())
     education.load_starter_library()
     _ensure_active_agreement(patient, pcp, "t2-diabetes", _acting(patient, patient, "self"))
     grant = _ensure_child(patient, pcp)
