@@ -236,6 +236,52 @@ def test_a_batch_mixing_replays_and_new_entries_stores_the_new_ones_once(client,
     assert mongo.log_entries.find_one({"uid": edited["id"]})["value"] == 13
 
 
+def test_a_reading_stored_before_its_alert_check_failed_raises_the_alert_on_retry(
+    client, factory, mongo, fail
+):
+    """The write commits, then the database fails under the listeners (the alert check): the
+    client sees a 503, and its retry of the same entry (a replay) finishes their work."""
+    p = log_plan(factory, goals=(WALK, GLUCOSE))
+    created = client.post(
+        f"/api/v1/patients/{p.patient.pk}/alert-rules",
+        json={
+            "measure": "blood_glucose",
+            "kind": "threshold",
+            "op": "below",
+            "value": 54,
+            "unit": "mg/dL",
+            "severity": "urgent",
+            "notify": ["primary", "patient"],
+        },
+        headers=factory.headers(p.provider),
+    )
+    assert created.status_code == 201, created.get_json()
+    # The summary exists, and the day is already missed: the low reading flips nothing, so
+    # nothing reads inside the transaction.
+    post(client, p, entry(p, goal="g_glucose", value=60))
+    low = entry(p, goal="g_glucose", value=45)
+
+    fail(["find"], skip=2)  # the token's revocation and the agreement pass; then it fails
+    assert_unavailable(post(client, p, low))
+    assert commands.ok("commitTransaction"), "the fault must strike after the commit"
+    off(mongo)
+    assert mongo.log_entries.count_documents({"uid": low["id"]}) == 1
+    assert mongo.alerts.count_documents({}) == 0
+
+    replayed = post(client, p, low)
+    assert replayed.status_code == 200, replayed.get_json()
+    [alert] = mongo.alerts.find({"status": "open"})
+    assert alert["severity"] == "urgent"
+    assert mongo.log_entries.count_documents({"uid": low["id"]}) == 1
+    again = post(client, p, low)
+    assert again.status_code == 200
+    assert mongo.alerts.count_documents({}) == 1
+    told = mongo.notifications.count_documents({"kind": "alert"})
+    assert told >= 1
+    assert post(client, p, low).status_code == 200
+    assert mongo.notifications.count_documents({"kind": "alert"}) == told
+
+
 def _proposed(client, factory):
     people = circle(factory, lean=True)
     created = client.post(people.url(), json=plan(), headers=people.headers["provider"])

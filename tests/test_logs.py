@@ -379,19 +379,23 @@ class TestListing:
 
 
 class TestListeners:
-    def test_listeners_hear_every_change(self, client, factory):
+    def test_listeners_hear_every_change_and_every_replay(self, client, factory):
         p = plan(factory)
         heard = []
-        listener = log_service.on_entry_change(
-            lambda pid, doc, change: heard.append((pid, doc["uid"], change))
+        listener = log_service.on_entries_change(
+            lambda pid, docs, change, summary: heard.append(
+                (pid, [d["uid"] for d in docs], change, summary["last_logged_at"] is not None)
+            )
         )
+        body = entry(p)
         try:
-            created = post(client, p, entry(p)).get_json()
+            created = post(client, p, body).get_json()
+            assert post(client, p, body).status_code == 200  # a replay is heard again
             url = f"/api/v1/patients/me/logs/{created['id']}"
             client.patch(url, json={"value": 50}, headers=p.headers)
             client.delete(url, headers=p.headers)
         finally:
             log_service._listeners.remove(listener)
-        assert heard == [
-            (p.patient.pk, created["id"], change) for change in ("created", "updated", "deleted")
-        ]
+        changes = ("created", "created", "updated", "deleted")
+        assert heard[:3] == [(p.patient.pk, [created["id"]], c, True) for c in changes[:3]]
+        assert heard[3][:3] == (p.patient.pk, [created["id"]], "deleted")

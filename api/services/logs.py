@@ -45,32 +45,18 @@ IN_FORCE = ("active", "completed", "revoked")
 _listeners: list[Callable] = []
 
 
-def on_entry_change(listener: Callable) -> Callable:
-    """Register `listener(patient_id, entry, change)`; change is created/updated/deleted.
-
-    `entry` is the stored document (a dict: canonical `value`, `measure`, `occurred_at`, ...).
-    """
+def on_entries_change(listener: Callable) -> Callable:
+    """Register `listener(patient_id, entries, change, summary)`: called once per write with
+    every entry it changed, or found already stored by a replay (a batch of 500 is one call),
+    so a listener can fold its reads. `summary` is the patient's summary as the write left it
+    (`SUMMARY_FIELDS` at least)."""
     _listeners.append(listener)
     return listener
 
 
-_batch_listeners: list[Callable] = []
-
-
-def on_entries_change(listener: Callable) -> Callable:
-    """Register `listener(patient_id, entries, change, summary)`: called once per write with
-    every entry it changed (a batch of 500 is one call), so a listener can fold its reads.
-    `summary` is the patient's summary as the write left it (`SUMMARY_FIELDS` at least)."""
-    _batch_listeners.append(listener)
-    return listener
-
-
 def _notify(patient_id, changed: list[dict], change: str, summary: dict) -> None:
-    for listener in _listeners:
-        for entry in changed:
-            listener(patient_id, entry, change)
     if changed:
-        for listener in _batch_listeners:
+        for listener in _listeners:
             listener(patient_id, changed, change, summary)
 
 
@@ -359,8 +345,11 @@ def _store(author: Author, prepared: list[Prepared], now: datetime) -> tuple[lis
             }
     else:
         raise Conflict("Entries with these ids are being written by another request; retry.")
-    created = [o.entry for o in outcomes if o.status == "created"]
-    _notify(author.patient_id, created, "created", summary)
+    # Replays too: the listeners run after the commit, and when one failed (a 503 for stored
+    # entries) the client's retry of the same ids is what finishes their work. Each listener
+    # brings its state in line with the stored entries, so hearing an entry twice is harmless.
+    stored = [o.entry for o in outcomes if o.status in ("created", "duplicate")]
+    _notify(author.patient_id, stored, "created", summary)
     return outcomes, summary
 
 
