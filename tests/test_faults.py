@@ -26,6 +26,7 @@ from tests.agreement_helpers import circle, plan
 from tests.factories import Factory
 from tests.log_helpers import GLUCOSE, WALK, entry, periods, post
 from tests.log_helpers import plan as log_plan
+from tests.test_alerts import rule
 from tests.test_reminders import walk
 
 TIMEOUT = 50  # MaxTimeMSExpired
@@ -242,20 +243,7 @@ def test_a_reading_stored_before_its_alert_check_failed_raises_the_alert_on_retr
     """The write commits, then the database fails under the listeners (the alert check): the
     client sees a 503, and its retry of the same entry (a replay) finishes their work."""
     p = log_plan(factory, goals=(WALK, GLUCOSE))
-    created = client.post(
-        f"/api/v1/patients/{p.patient.pk}/alert-rules",
-        json={
-            "measure": "blood_glucose",
-            "kind": "threshold",
-            "op": "below",
-            "value": 54,
-            "unit": "mg/dL",
-            "severity": "urgent",
-            "notify": ["primary", "patient"],
-        },
-        headers=factory.headers(p.provider),
-    )
-    assert created.status_code == 201, created.get_json()
+    rule(client, factory, p, op="below", value=54, unit="mg/dL", severity="urgent")
     # The summary exists, and the day is already missed: the low reading flips nothing, so
     # nothing reads inside the transaction.
     post(client, p, entry(p, goal="g_glucose", value=60))
