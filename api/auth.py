@@ -13,7 +13,7 @@ from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
 from api.errors import Forbidden, problem
 from api.extensions import jwt
-from api.services import tokens
+from api.services.identity import tokens
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@ import sys
 import click
 from marshmallow import ValidationError
 
+from api import demo
 from api.errors import ApiError
 from api.schemas.accounts import CliUserSchema
-from api.services import accounts, demo
+from api.services.identity import accounts
 
 
 @click.command("create-user")
@@ -45,7 +46,7 @@ def seed_demo_command():
 def rebuild_adherence_command():
     """Rebuild every adherence rollup and summary from the log entries."""
     from api.clock import utcnow
-    from api.services import adherence
+    from api.services.tracking import adherence
 
     patients, entries = adherence.rebuild_all(now=utcnow())
     click.echo(f"rebuilt adherence of {patients} patients from {entries} entries")

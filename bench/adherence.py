@@ -85,7 +85,7 @@ def main() -> bool:
             _, small_headers = _patient_with_logs(factory, client, 10)
             large, large_headers = _patient_with_logs(factory, client, 365)
             print(f"  seeded {LOGS_PER_DAY * 375} entries in {time.perf_counter() - started:.1f}s")
-            from api.services import adherence
+            from api.services.tracking import adherence
 
             common.assert_no_collscan(
                 adherence.rollups().find({"patient": large.pk, "quarter": {"$gte": "2000-Q1"}}),

@@ -51,7 +51,7 @@ def _commands_per_entry(client, headers, make, entries: int = 100) -> float:
 
 
 def _activate_alert_rules(patient_id) -> None:
-    from api.services import alert_rules
+    from api.services.alerts import rules as alert_rules
 
     created = alert_rules.create_defaults(patient_id, "t2-diabetes", now=datetime.now(UTC))
     print(f"  alert rules: the diabetes template's {created} defaults are active")

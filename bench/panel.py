@@ -125,7 +125,7 @@ def main() -> bool:
         app = common.make_app(common.database_uri(server, "bench_panel"))
         with app.app_context():
             from api import db as app_db
-            from api.services import panel
+            from api.services.clinic import panel
 
             factory, client = Factory(app), app.test_client()
             database = app_db.database()

@@ -90,7 +90,7 @@ def _add_patients(db, provider: ObjectId, count: int, now: datetime) -> None:
 
 def _clinic(db, name: str, patients: int, now: datetime):
     from api.models.user import User
-    from api.services import clinics, population
+    from api.services.clinic import clinics, population
 
     provider = User(name=f"Dr {name}", role="provider").save()
     clinic = clinics.create_clinic(name=name, created_by=provider.pk, now=now)
@@ -104,7 +104,7 @@ def _clinic(db, name: str, patients: int, now: datetime):
 
 def _view_seconds(app, client, provider, clinic_id) -> tuple[float, float]:
     """(median seconds, database commands) of the population view."""
-    from api.services import tokens
+    from api.services.identity import tokens
 
     with app.test_request_context():
         token = tokens.issue_pair(provider)["access_token"]
@@ -124,7 +124,7 @@ def _view_seconds(app, client, provider, clinic_id) -> tuple[float, float]:
 
 def _floor_seconds(db, clinic_id) -> float:
     """Read the 10,000 targets in one cursor; insert one inbox document each."""
-    from api.services import campaigns
+    from api.services.clinic import campaigns
 
     floor = db.floor_notifications
     for index in db.notifications.list_indexes():
@@ -154,7 +154,7 @@ def _floor_seconds(db, clinic_id) -> float:
 
 
 def _check_indexes(db, clinic_id, campaign) -> None:
-    from api.services import campaigns
+    from api.services.clinic import campaigns
 
     some = campaigns.notification_ids(campaign)[:20]
     common.assert_no_collscan(
@@ -186,8 +186,8 @@ def main() -> bool:
     from api.models.campaign import Campaign
     from api.models.notification import Notification
     from api.models.population import PopulationAggregate, PopulationProfile, PopulationSnapshot
-    from api.services import campaigns, population
-    from api.services.push import LogChannel
+    from api.services.clinic import campaigns, population
+    from api.services.notify.push import LogChannel
 
     now = datetime.now(UTC).replace(microsecond=0)
     with common.embedded_server() as server:

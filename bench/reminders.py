@@ -34,7 +34,7 @@ GOAL_DOC = {
 def _add_patients(db, count: int, due_now: int) -> None:
     """`count` patients, each with an active agreement and one planned goal reminder:
     `due_now` of them due at DUE_AT, the others spread over the following two hours."""
-    from api.services.reminders import open_slices
+    from api.services.reminders.planning import open_slices
 
     created = datetime(2024, 1, 1, tzinfo=UTC)
     minutes = set()
@@ -93,7 +93,7 @@ def _add_patients(db, count: int, due_now: int) -> None:
 
 
 def _idle_tick_seconds(channel) -> float:
-    from api.services import dispatch
+    from api.services.reminders import dispatch
 
     times = []
     for _ in range(IDLE_REPEATS):
@@ -107,7 +107,7 @@ def _idle_tick_seconds(channel) -> float:
 
 def _floor_seconds(db) -> float:
     """Read the due occurrences; insert one inbox document each (inbox indexes included)."""
-    from api.services import dispatch
+    from api.services.reminders import dispatch
 
     floor = db.floor_notifications
     for index in db.notifications.list_indexes():
@@ -172,8 +172,8 @@ def main() -> bool:
     from api.models.log import Rollup
     from api.models.notification import Device, Notification
     from api.models.reminder import Occurrence, ReminderSlice
-    from api.services import dispatch
-    from api.services.push import LogChannel
+    from api.services.notify.push import LogChannel
+    from api.services.reminders import dispatch
 
     with common.embedded_server() as server:
         app = common.make_app(common.database_uri(server, "bench_reminders"))

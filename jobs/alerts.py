@@ -2,7 +2,8 @@
 
 from flask import current_app
 
-from api.services import alerts, push
+from api.services.alerts import engine as alerts
+from api.services.notify import push
 from jobs.registry import job
 
 

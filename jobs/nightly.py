@@ -12,7 +12,9 @@ from pymongo.errors import DuplicateKeyError
 
 from api.models.reminder import DayClose
 from api.models.user import User
-from api.services import adherence, checkups, local_days
+from api.services.care import checkups
+from api.services.common import local_days
+from api.services.tracking import adherence
 from jobs.registry import job
 
 BATCH = 500

@@ -12,9 +12,12 @@ from flask import current_app
 from api.db import IN_BATCH, find_in
 from api.models.notification import Notification
 from api.models.user import User
-from api.services import campaigns, dispatch, education, population, push
-from api.services.push import Channel
-from api.services.reminders import quiet_until
+from api.services.care import education
+from api.services.clinic import campaigns, population
+from api.services.notify import push
+from api.services.notify.push import Channel
+from api.services.reminders import dispatch
+from api.services.reminders.planning import quiet_until
 from jobs.registry import job
 from jobs.reminders import WORKER
 

@@ -5,7 +5,9 @@ import socket
 
 from flask import current_app
 
-from api.services import dispatch, push, reminders
+from api.services.notify import push
+from api.services.reminders import dispatch
+from api.services.reminders import planning as reminders
 from jobs.registry import job
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"

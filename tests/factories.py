@@ -8,7 +8,7 @@ from api.ids import new_id
 from api.models.agreement import Agreement, AgreementContent, AgreementVersion, Goal, Target
 from api.models.care_team import CareTeamMember
 from api.models.caregiver import Grant
-from api.services import accounts, tokens
+from api.services.identity import accounts, tokens
 
 PASSWORD = "correct horse battery"
 _sequence = itertools.count(1)

@@ -7,7 +7,7 @@ import pytest
 
 from api.models.agreement import Goal, Target
 from api.models.user import User
-from api.services import adherence
+from api.services.tracking import adherence
 from tests.log_helpers import (
     GLUCOSE,
     WALK,

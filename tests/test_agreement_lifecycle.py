@@ -11,7 +11,7 @@ from api.auth import Caller
 from api.clock import utcnow
 from api.errors import Conflict
 from api.models.agreement import Agreement, AgreementContent, AgreementVersion
-from api.services import agreements
+from api.services.care import agreements
 from tests.agreement_helpers import circle
 from tests.test_foundation import assert_problem
 

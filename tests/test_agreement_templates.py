@@ -6,8 +6,8 @@ from datetime import date
 import pytest
 from bson import ObjectId
 
-from api.services import agreement_templates
-from api.services.intervals import add_interval, parse_interval
+from api.services.care import agreement_templates
+from api.services.common.intervals import add_interval, parse_interval
 from tests.agreement_helpers import CHECKUP, GOAL, circle
 from tests.test_foundation import assert_problem
 

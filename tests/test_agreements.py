@@ -6,8 +6,8 @@ import threading
 import pytest
 from bson import ObjectId
 
+from api import demo
 from api.models.agreement import AgreementVersion
-from api.services import demo
 from tests.agreement_helpers import BASE, GOAL, circle, plan
 from tests.test_foundation import assert_problem
 

@@ -4,7 +4,7 @@ import pytest
 from bson import ObjectId
 
 from api.clock import utcnow
-from api.services import alert_rules
+from api.services.alerts import rules as alert_rules
 from tests.log_helpers import GLUCOSE, entry, plan, post
 
 HIGH = {

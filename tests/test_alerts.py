@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.services import measures
+from api.services.tracking import measures
 from tests.log_helpers import GLUCOSE, entry, phone_in_quiet_hours, plan, post
 
 PEAK = {

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from api.models.medication import ROUTES
-from api.services import atc
+from api.services.care import atc
 
 CODE_SHAPE = re.compile(r"^[A-Z]\d{2}[A-Z]{2}\d{2}$")
 # Components of combinations that are never prescribed alone, so have no entry of their own.

@@ -206,7 +206,7 @@ class TestRefresh:
         other = create_app({**app_config, "JWT_SECRET_KEY": "another-secret-" + "y" * 40})
         patient = factory.patient()
         with other.test_request_context():
-            from api.services import tokens
+            from api.services.identity import tokens
 
             forged = tokens.issue_pair(patient)
         assert_problem(client.get(ME, headers=bearer(forged["access_token"])), 401)

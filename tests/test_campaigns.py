@@ -6,8 +6,9 @@ import pytest
 from bson import ObjectId
 
 from api.clock import utcnow
-from api.services import campaigns, education
-from api.services.push import LogChannel
+from api.services.care import education
+from api.services.clinic import campaigns
+from api.services.notify.push import LogChannel
 from tests.test_foundation import assert_problem
 from tests.test_population import enrol, make_clinic, set_adherence
 

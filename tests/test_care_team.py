@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from api.clock import utcnow
-from api.services import care_team
+from api.services.care import care_team
 from tests.test_foundation import assert_problem
 
 INVITATIONS = "/api/v1/invitations"

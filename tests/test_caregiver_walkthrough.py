@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from bson import ObjectId
 
-from api.services import measures
+from api.services.tracking import measures
 from tests.test_foundation import assert_problem
 
 API = "/api/v1"

@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from api.services import caregivers
-from api.services.codes import code_hash
+from api.services.common.codes import code_hash
+from api.services.identity import caregivers
 from tests.test_foundation import assert_problem
 
 API = "/api/v1"

@@ -12,8 +12,9 @@ from bson import ObjectId
 from api.clock import utcnow
 from api.errors import PROBLEM_JSON
 from api.models.agreement import Checkup
-from api.services import care_team, reminders
-from api.services.intervals import add_interval, parse_interval
+from api.services.care import care_team
+from api.services.common.intervals import add_interval, parse_interval
+from api.services.reminders import planning as reminders
 
 
 def join(patient, provider, role="primary"):

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from api.models.user import User
-from api.services.minors import is_minor
+from api.services.identity.minors import is_minor
 from tests.test_foundation import assert_problem
 
 API = "/api/v1"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from bson import ObjectId
 
-from api.services.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from api.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 from tests.test_foundation import assert_problem
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,7 @@
 import pytest
 from bson import ObjectId
 
-from api.services import clinics
+from api.services.clinic import clinics
 from tests.test_foundation import assert_problem
 
 ADMIN_CLINICS = "/api/v1/admin/clinics"

@@ -4,8 +4,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from api.models.agreement import Checkup
 from api.models.user import QuietHours
-from api.services import dispatch, logs, reminders
-from api.services.push import LogChannel
+from api.services.notify.push import LogChannel
+from api.services.reminders import dispatch
+from api.services.reminders import planning as reminders
+from api.services.tracking import logs
 from tests.test_reminders import walk
 
 LA = "America/Los_Angeles"

@@ -8,7 +8,7 @@ import pytest
 from api.clock import utcnow
 from api.models.agreement import Agreement, EducationRef
 from api.models.caregiver import Grant
-from api.services import education
+from api.services.care import education
 from tests.test_foundation import assert_problem
 
 LIBRARY = "/api/v1/education"

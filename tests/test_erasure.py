@@ -11,7 +11,7 @@ import uuid
 import bson
 import pytest
 
-from api.services.erasure import ERASED, ERASED_ACTION, ERASED_NAME
+from api.services.records.erasure import ERASED, ERASED_ACTION, ERASED_NAME
 from tests.factories import PASSWORD
 from tests.log_helpers import GLUCOSE, WALK
 from tests.test_access_matrix import World, snapshot

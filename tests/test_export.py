@@ -9,7 +9,8 @@ from fhir.resources.R4B.bundle import Bundle
 
 from api.clock import utcnow
 from api.models.agreement import Checkup
-from api.services import checkups, export, fhir
+from api.services.care import checkups
+from api.services.records import export, fhir
 from tests.log_helpers import GLUCOSE, WALK, WEIGHT, entry, plan, post
 from tests.test_foundation import assert_problem
 

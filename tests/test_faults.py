@@ -19,8 +19,9 @@ from pymongo import monitoring
 
 from api import create_app, db
 from api.extensions import limiter
-from api.services import dispatch, reminders
-from api.services.push import LogChannel
+from api.services.notify.push import LogChannel
+from api.services.reminders import dispatch
+from api.services.reminders import planning as reminders
 from devserver.embedded import EmbeddedMongo, free_port
 from tests.agreement_helpers import circle, plan
 from tests.factories import Factory

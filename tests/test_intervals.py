@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from api.services.intervals import Interval, add_interval, check_interval, parse_interval
+from api.services.common.intervals import Interval, add_interval, check_interval, parse_interval
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from api.services import logs as log_service
+from api.services.tracking import logs as log_service
 from tests.log_helpers import WALK, WEIGHT, entry, periods, plan, post
 
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from api.services import markdown
+from api.services.common import markdown
 from tests.test_foundation import assert_problem
 
 EVENT_HANDLER_IN_TAG = re.compile(r"<[a-z][^>]*\son\w+\s*=")

@@ -9,7 +9,7 @@ from bson import ObjectId
 
 from api.clock import utcnow
 from api.errors import PROBLEM_JSON
-from api.services import medications
+from api.services.care import medications
 
 METFORMIN = {
     "name": "Metformin",

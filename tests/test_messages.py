@@ -7,7 +7,8 @@ import pytest
 
 from api.clock import utcnow
 from api.errors import PROBLEM_JSON
-from api.services import care_team, messages
+from api.services.care import care_team
+from api.services.clinic import messages
 
 
 def join(patient, provider, role="primary"):

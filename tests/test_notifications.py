@@ -167,7 +167,7 @@ class TestInbox:
 
 
 def test_a_new_device_receives_reminders_already_planned(client, factory, mongo):
-    from api.services import reminders
+    from api.services.reminders import planning as reminders
     from tests.test_reminders import walk
 
     patient = factory.patient()

@@ -8,8 +8,9 @@ import pytest
 from bson import ObjectId
 
 from api.clock import utcnow
-from api.services import campaigns, education
-from api.services.push import LogChannel, PushResult
+from api.services.care import education
+from api.services.clinic import campaigns
+from api.services.notify.push import LogChannel, PushResult
 from jobs.outreach import nudge_education
 from tests.test_campaigns import ITEM, body, post
 from tests.test_population import enrol, make_clinic

@@ -10,7 +10,9 @@ import pytest
 from api.clock import utcnow
 from api.errors import PROBLEM_JSON
 from api.models.agreement import Checkup
-from api.services import adherence, care_team, panel
+from api.services.care import care_team
+from api.services.clinic import panel
+from api.services.tracking import adherence
 
 PANEL = "/api/v1/panel"
 

@@ -8,7 +8,8 @@ import pytest
 from bson import ObjectId
 
 from api.clock import utcnow
-from api.services import adherence, population
+from api.services.clinic import population
+from api.services.tracking import adherence
 from tests.agreement_helpers import CHECKUP, plan
 from tests.test_foundation import assert_problem
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from api.services import profiles
+from api.services.identity import profiles
 from tests.test_foundation import assert_problem
 
 ME = "/api/v1/me"

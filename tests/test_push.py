@@ -15,7 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from api.services import dispatch, push, reminders
+from api.services.notify import push
+from api.services.reminders import dispatch
+from api.services.reminders import planning as reminders
 from tests.test_reminders import walk
 
 SECRET = "webhook-secret-for-tests"

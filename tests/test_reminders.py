@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from api.models.agreement import Checkup
 from api.models.reminder import Occurrence
-from api.services import reminders
+from api.services.reminders import planning as reminders
 
 LA = "America/Los_Angeles"
 

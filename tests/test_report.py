@@ -10,7 +10,8 @@ import pytest
 
 from api.clock import utcnow
 from api.models.agreement import Checkup
-from api.services import checkups, report
+from api.services.care import checkups
+from api.services.records import report
 from tests.log_helpers import GLUCOSE, WALK, WEEKLY_WALK, entry, plan
 from tests.test_foundation import assert_problem
 

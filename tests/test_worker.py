@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from api.models.agreement import Checkup
-from api.services import dispatch, reminders
-from api.services.push import LogChannel
+from api.services.notify.push import LogChannel
+from api.services.reminders import dispatch
+from api.services.reminders import planning as reminders
 from jobs import nightly, tasks  # noqa: F401 - registers every job
 from jobs.registry import JOBS
 from tests.log_helpers import periods

@@ -5,7 +5,7 @@ from api.auth import authenticated
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.adherence import AdherenceQuerySchema, AdherenceSchema
-from api.services import adherence
+from api.services.tracking import adherence
 
 blp = Blueprint("adherence", __name__, url_prefix="/api/v1", description="Adherence.")
 

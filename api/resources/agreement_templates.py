@@ -11,7 +11,7 @@ from api.schemas.agreement_templates import (
     TemplateConflictProblemSchema,
     TemplateListArgsSchema,
 )
-from api.services import agreement_templates
+from api.services.care import agreement_templates
 
 blp = Blueprint(
     "agreement_templates",

@@ -25,7 +25,7 @@ from api.schemas.agreements import (
     StatusConflictProblemSchema,
     TransitionResultSchema,
 )
-from api.services import agreements
+from api.services.care import agreements
 
 blp = Blueprint(
     "agreements",

@@ -15,9 +15,10 @@ from api.schemas.alerts import (
     AlertRuleSchema,
     AlertSchema,
 )
+from api.services.alerts import engine as alerts
 
 # `alerts` registers the log listener and `alert_rules` the agreement listener on import.
-from api.services import alert_rules, alerts
+from api.services.alerts import rules as alert_rules
 
 blp = Blueprint(
     "alerts", __name__, url_prefix="/api/v1", description="Alert rules and alerts (early signs)."

@@ -6,8 +6,8 @@ from flask_jwt_extended import get_jwt
 from api.auth import authenticated
 from api.extensions import Blueprint, limiter
 from api.schemas.accounts import LoginSchema, ProfileSchema, RegisterSchema, TokenPairSchema
-from api.services import accounts, sessions
-from api.services.accounts import normalise_email
+from api.services.identity import accounts, sessions
+from api.services.identity.accounts import normalise_email
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens.")
 

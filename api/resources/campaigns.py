@@ -10,7 +10,7 @@ from api.schemas.campaigns import (
     CampaignSchema,
     CohortSizeSchema,
 )
-from api.services import campaigns, clinics
+from api.services.clinic import campaigns, clinics
 
 blp = Blueprint(
     "campaigns", __name__, url_prefix="/api/v1", description="Outreach campaigns of a clinic."

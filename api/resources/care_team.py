@@ -14,7 +14,7 @@ from api.schemas.care_team import (
     InvitationCreateSchema,
     InvitationSchema,
 )
-from api.services import care_team
+from api.services.care import care_team
 
 blp = Blueprint("care_team", __name__, url_prefix="/api/v1", description="The care team.")
 

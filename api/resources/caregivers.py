@@ -14,8 +14,8 @@ from api.schemas.caregivers import (
     GrantSchema,
     RedeemSchema,
 )
-from api.services import caregivers
-from api.services.minors import is_minor
+from api.services.identity import caregivers
+from api.services.identity.minors import is_minor
 
 blp = Blueprint(
     "caregivers",

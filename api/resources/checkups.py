@@ -13,7 +13,7 @@ from api.schemas.checkups import (
     CompletionSchema,
     DuplicateTestProblemSchema,
 )
-from api.services import checkups
+from api.services.care import checkups
 
 blp = Blueprint("checkups", __name__, url_prefix="/api/v1", description="Check-ups and tests.")
 

@@ -4,7 +4,7 @@ from api.auth import authenticated, caller
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.clinics import ClinicCreateSchema, ClinicProviderAddSchema, ClinicSchema
-from api.services import clinics
+from api.services.clinic import clinics
 
 blp = Blueprint("clinics", __name__, url_prefix="/api/v1", description="Clinics.")
 

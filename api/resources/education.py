@@ -13,7 +13,7 @@ from api.schemas.education import (
     EducationQuerySchema,
     ProgressCreateSchema,
 )
-from api.services import education
+from api.services.care import education
 
 blp = Blueprint(
     "education", __name__, url_prefix="/api/v1", description="Education library and progress."

@@ -18,7 +18,7 @@ from api.schemas.logs import (
     LogEntrySchema,
     LogQuerySchema,
 )
-from api.services import logs
+from api.services.tracking import logs
 
 blp = Blueprint("logs", __name__, url_prefix="/api/v1", description="Log entries and sync.")
 

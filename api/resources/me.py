@@ -5,7 +5,7 @@ from flask.views import MethodView
 from api.auth import authenticated, caller
 from api.extensions import Blueprint
 from api.schemas.accounts import PasswordChangeSchema, ProfileSchema
-from api.services import profiles, sessions
+from api.services.identity import profiles, sessions
 
 blp = Blueprint("me", __name__, url_prefix="/api/v1/me", description="Your own profile.")
 

@@ -14,7 +14,7 @@ from api.schemas.medications import (
     MedicationQuerySchema,
     MedicationSchema,
 )
-from api.services import medications
+from api.services.care import medications
 
 blp = Blueprint(
     "medications", __name__, url_prefix="/api/v1", description="Medications (no duplication)."

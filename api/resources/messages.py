@@ -7,7 +7,7 @@ from api.auth import authenticated
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.messages import MessageCreateSchema, MessageSchema
-from api.services import messages
+from api.services.clinic import messages
 
 blp = Blueprint("messages", __name__, url_prefix="/api/v1", description="Care-team messages.")
 

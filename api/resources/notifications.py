@@ -15,7 +15,7 @@ from api.schemas.notifications import (
 
 # `reminders` is imported for its hooks: reminders are re-planned at once when an agreement
 # or a patient's schedule changes through the API.
-from api.services import notifications, reminders  # noqa: F401
+from api.services.notify import notifications
 
 blp = Blueprint(
     "notifications",

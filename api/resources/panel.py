@@ -4,7 +4,7 @@ from api.auth import authenticated, caller
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.panel import PanelEntrySchema, PanelQuerySchema
-from api.services import panel
+from api.services.clinic import panel
 
 blp = Blueprint("panel", __name__, url_prefix="/api/v1", description="The provider panel.")
 

@@ -6,8 +6,8 @@ from api.auth import authenticated, caller
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.patients import ChildCreateSchema, PatientRecordSchema
-from api.services import children
-from api.services.minors import is_minor
+from api.services.identity import children
+from api.services.identity.minors import is_minor
 
 blp = Blueprint(
     "patients", __name__, url_prefix="/api/v1", description="Patient records (children)."

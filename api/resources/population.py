@@ -6,7 +6,7 @@ from api.auth import authenticated, caller
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.population import PopulationQuerySchema, PopulationSchema
-from api.services import clinics, population
+from api.services.clinic import clinics, population
 
 blp = Blueprint("population", __name__, url_prefix="/api/v1", description="A clinic's population.")
 

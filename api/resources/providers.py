@@ -4,7 +4,7 @@ from api.auth import authenticated
 from api.extensions import Blueprint
 from api.models.user import User
 from api.schemas.accounts import ProviderCreateSchema, ProviderQuerySchema, ProviderSchema
-from api.services.accounts import create_user
+from api.services.identity.accounts import create_user
 
 blp = Blueprint("providers", __name__, url_prefix="/api/v1", description="Providers.")
 

@@ -7,7 +7,7 @@ from api.auth import authenticated
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.records import BundleSchema, ErasureSchema
-from api.services import erasure, export, report
+from api.services.records import erasure, export, report
 
 blp = Blueprint(
     "records",

@@ -14,7 +14,7 @@ from api.schemas.agreements import (
 )
 from api.schemas.base import Schema, UtcDateTime
 from api.schemas.problem import ProblemSchema
-from api.services.agreement_content import content_data
+from api.services.care.agreement_content import content_data
 
 TEMPLATE_ID = validate.Regexp(
     r"^[a-z0-9][a-z0-9-]{1,79}$", error="Use 2 to 80 lower-case letters, digits and dashes."

@@ -6,8 +6,8 @@ from marshmallow import validate
 from api.models.agreement import GOAL_KINDS, PERIODS, STATUSES, TARGET_OPS, Agreement
 from api.schemas.base import LocalTime, Schema, UtcDateTime
 from api.schemas.problem import ProblemSchema
-from api.services.agreement_content import content_data, goal_problems, interval_problems
-from api.services.intervals import check_interval
+from api.services.care.agreement_content import content_data, goal_problems, interval_problems
+from api.services.common.intervals import check_interval
 
 MAX_GOALS = 50
 MAX_CHECKUPS = 50

@@ -3,7 +3,7 @@ from marshmallow import validate
 
 from api.models.alert import ALERT_STATUSES, NOTIFY, RULE_KINDS, RULE_OPS, SEVERITIES
 from api.schemas.base import Schema, UtcDateTime
-from api.services.measures import MEASURES
+from api.services.tracking.measures import MEASURES
 
 RULE_EXAMPLE = {
     "measure": "blood_glucose",

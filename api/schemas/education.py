@@ -7,7 +7,7 @@ from marshmallow import validate
 
 from api.models.education import AUDIENCES, ITEM_ID_MAX, PROGRESS_STATUSES
 from api.schemas.base import Schema, UtcDateTime
-from api.services import markdown
+from api.services.common import markdown
 
 MAX_CONDITIONS = 10
 

@@ -3,7 +3,7 @@ from marshmallow import validate
 
 from api.models.log import SOURCES
 from api.schemas.base import Schema, UtcDateTime
-from api.services.logs import MAX_BATCH
+from api.services.tracking.logs import MAX_BATCH
 
 VALUE_RANGE = validate.Range(min=-1e9, max=1e9)
 

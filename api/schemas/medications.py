@@ -4,7 +4,7 @@ from marshmallow import validate
 from api.models.medication import MEDICATION_STATUSES, ROUTES
 from api.schemas.base import Schema, UtcDateTime
 from api.schemas.problem import ProblemSchema
-from api.services.atc import ATC_CODE
+from api.services.care.atc import ATC_CODE
 
 MEDICATION_EXAMPLE = {
     "name": "Glucophage",

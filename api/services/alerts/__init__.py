@@ -1,0 +1,1 @@
+"""Early identification: alert rules and their evaluation."""

@@ -1,0 +1,547 @@
+"""Alerts: evaluating rules against readings, opening, resolving, telling people, acknowledging.
+
+Threshold and zone rules are evaluated in the request that stores, edits or deletes a reading
+(the log listener below); no_data rules by the jobs worker (`check_no_data`).
+
+An alert's state is a function of the readings, not of the order they arrived in: a rule is
+breached when the measure's latest live reading is out of range (for `count` > 1: with at
+least `count` out-of-range readings within `within` before it, in the patient's calendar).
+What that costs per stored reading, whatever the length of the history:
+  - one indexed read of the patient's rules for the measure (nothing more when the
+    reading is in range and no alert is open: an in-range reading cannot open an alert);
+  - otherwise one indexed read of the latest reading, and one bounded read of the window
+    for counted rules; writes only when an alert opens, escalates or resolves.
+The unique index on (rule, active) lets one alert per rule be open: two concurrent readings
+that both see none open insert one alert between them; the loser does nothing, so the
+recipients hear of it once.
+"""
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from flask import current_app
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from api.errors import Conflict, NotFound
+from api.models.alert import SEVERITY_RANK, Alert, AlertRule
+from api.models.care_team import CareTeamMember
+from api.models.log import LIVE, LogEntry
+from api.models.notification import Notification
+from api.models.user import User
+from api.services.common import local_days
+from api.services.common.intervals import add_interval, check_interval
+from api.services.notify import push
+from api.services.reminders import dispatch
+from api.services.reminders import planning as reminders
+from api.services.tracking import adherence, logs, measures
+
+# A rule created or resolved is looked at by the next no_data run.
+CHECK_NOW = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_WINDOW_READINGS = 1000
+MAX_ALERT_READINGS = 20
+PROVIDER_ROLES = ("primary", "specialist")
+_READING = {"uid": 1, "value": 1, "occurred_at": 1, "tz": 1}
+
+
+def rules():
+    return AlertRule._get_collection()
+
+
+def alerts():
+    return Alert._get_collection()
+
+
+# --- comparing readings with a rule ---------------------------------------------------------
+
+
+def canonical(rule: dict, value: float) -> float:
+    return measures.to_canonical(measures.get(rule["measure"]), value, rule["unit"])
+
+
+def breaches(rule: dict, value: float) -> bool:
+    """Whether a canonical `value` is beyond a threshold rule (above/below are strict)."""
+    limit = canonical(rule, rule["value"])
+    op = rule["op"]
+    if op == "above":
+        return value > limit
+    if op == "below":
+        return value < limit
+    if op == "at_least":
+        return value >= limit
+    return value <= limit
+
+
+def zone_level(rule: dict, value: float) -> str | None:
+    """ "red", "yellow" or None (green) against the rule's personal best."""
+    percent = 100.0 * value / canonical(rule, rule["personal_best"])
+    if percent < rule["red_below"]:
+        return "red"
+    if percent < rule["yellow_below"]:
+        return "yellow"
+    return None
+
+
+def out_of_range(rule: dict, value: float) -> bool:
+    if rule["kind"] == "zone":
+        return zone_level(rule, value) is not None
+    return breaches(rule, value)
+
+
+def shift(instant: datetime, within: str, tz: str | None, sign: int) -> datetime:
+    """`instant` moved by the duration on the patient's wall clock (P3D across the November
+    fall-back is 73 hours), as a UTC instant."""
+    zone = local_days.zone(tz)
+    local = instant.astimezone(zone)
+    day = add_interval(local.date(), check_interval(within), sign)
+    moved = datetime.combine(day, local.time(), tzinfo=zone).replace(fold=local.fold)
+    return moved.astimezone(UTC)
+
+
+def describe(rule: dict, level: str | None = None) -> str:
+    measure = measures.get(rule["measure"])
+    name = measure.display or measure.name
+    if rule["kind"] == "no_data":
+        return f"No {name.lower()} logged within {rule['within']}"
+    if rule["kind"] == "zone":
+        limit = rule["red_below"] if level == "red" else rule["yellow_below"]
+        return (
+            f"{name} in the {level or 'yellow'} zone (below {limit:g} % of the personal best "
+            f"of {rule['personal_best']:g} {rule['unit']})"
+        )
+    words = {
+        "above": "above",
+        "below": "below",
+        "at_least": "at or above",
+        "at_most": "at or below",
+    }
+    text = f"{name} {words[rule['op']]} {rule['value']:g} {rule['unit']}"
+    if rule.get("count", 1) > 1:
+        text += f", {rule['count']} times within {rule['within']}"
+    return text
+
+
+# --- evaluation on the logging path ---------------------------------------------------------
+
+
+@logs.on_entries_change
+def _on_entries(patient_id, changed: list[dict], change: str, _summary) -> None:
+    # The write's own clock: every changed entry carries it.
+    evaluate(patient_id, changed, change, now=changed[0]["changed_at"])
+
+
+def evaluate(patient_id, changed: list[dict], change: str, *, now: datetime) -> None:
+    """Bring the patient's alerts in line after entries were created, updated or deleted."""
+    by_measure = defaultdict(list)
+    for entry in changed:
+        by_measure[entry["measure"]].append(entry)
+    # By (patient, measure) alone: the embedded server plans a third predicate as a scan.
+    found = rules().find({"patient": patient_id, "measure": {"$in": list(by_measure)}})
+    pending = defaultdict(list)
+    for rule in found:
+        if not rule["enabled"]:
+            continue
+        entries = by_measure[rule["measure"]]
+        if rule["kind"] == "no_data":
+            if change != "deleted" and rule.get("open_alert"):
+                resolve(rule, now=now, resolution="data_arrived")
+        elif _worth_evaluating(rule, entries, change):
+            pending[rule["measure"]].append(rule)
+    for measure, measure_rules in pending.items():
+        settle(patient_id, measure, measure_rules, tz=by_measure[measure][0].get("tz"), now=now)
+
+
+def _worth_evaluating(rule: dict, entries: list[dict], change: str) -> bool:
+    """Whether these entries can change the rule's alert (edits and deletions always can)."""
+    if change != "created":
+        return True
+    outside = [out_of_range(rule, e["value"]) for e in entries]
+    if not rule.get("open_alert"):
+        return any(outside)
+    if not all(outside):
+        return True  # an in-range reading may close it
+    return (
+        rule["kind"] == "zone"
+        and rule.get("open_level") != "red"
+        and any(zone_level(rule, e["value"]) == "red" for e in entries)
+    )
+
+
+def latest_reading(patient_id, measure: str, before: datetime | None = None) -> dict | None:
+    """The measure's newest live reading (at or before `before`): one indexed read."""
+    query = {"patient": patient_id, "measure": measure, "state": LIVE}
+    if before is not None:
+        query["occurred_at"] = {"$lte": before}
+    return LogEntry._get_collection().find_one(query, _READING, sort=[("occurred_at", DESCENDING)])
+
+
+def _window(patient_id, measure: str, first: datetime, last: datetime) -> list[dict]:
+    cursor = (
+        LogEntry._get_collection()
+        .find(
+            {
+                "patient": patient_id,
+                "measure": measure,
+                "state": LIVE,
+                "occurred_at": {"$gte": first, "$lte": last},
+            },
+            _READING,
+        )
+        .sort("occurred_at", DESCENDING)
+        .limit(MAX_WINDOW_READINGS)
+    )
+    return list(cursor)
+
+
+def settle(patient_id, measure: str, measure_rules: list[dict], *, tz, now: datetime) -> None:
+    """Open, escalate or resolve each rule's alert from the measure's latest readings."""
+    latest = latest_reading(patient_id, measure)
+    starts = {}
+    if latest is not None:
+        for rule in measure_rules:
+            if (
+                rule["kind"] == "threshold"
+                and rule["count"] > 1
+                and breaches(rule, latest["value"])
+            ):
+                starts[rule["_id"]] = shift(latest["occurred_at"], rule["within"], tz, -1)
+    window = (
+        _window(patient_id, measure, min(starts.values()), latest["occurred_at"]) if starts else []
+    )
+    for rule in measure_rules:
+        level, readings = _verdict(rule, latest, window, starts.get(rule["_id"]))
+        if readings is None:
+            if rule.get("open_alert"):
+                resolve(rule, now=now, resolution="back_in_range")
+        elif not rule.get("open_alert"):
+            open_alert(rule, level=level, readings=readings, now=now)
+        elif level == "red" and rule.get("open_level") == "yellow":
+            escalate(rule, readings=readings, now=now)
+
+
+def _verdict(rule, latest, window, start) -> tuple[str | None, list | None]:
+    """(zone level, readings that breach) or (None, None) when the rule is not breached."""
+    if latest is None or not out_of_range(rule, latest["value"]):
+        return None, None
+    if rule["kind"] == "zone":
+        return zone_level(rule, latest["value"]), [latest]
+    if rule["count"] == 1:
+        return None, [latest]
+    outside = [r for r in window if r["occurred_at"] >= start and breaches(rule, r["value"])]
+    if len(outside) < rule["count"]:
+        return None, None
+    return None, list(reversed(outside[: rule["count"]]))
+
+
+# --- opening, escalating, resolving ---------------------------------------------------------
+
+
+def _reading(doc: dict) -> dict:
+    return {"uid": doc.get("uid"), "value": doc["value"], "occurred_at": doc["occurred_at"]}
+
+
+def open_alert(rule: dict, *, level: str | None, readings: list[dict], now: datetime):
+    """Open the rule's alert unless one is open already; tell the rule's recipients once."""
+    severity = "urgent" if level == "red" else rule["severity"]
+    alert = {
+        "_id": ObjectId(),
+        "patient": rule["patient"],
+        "rule": rule["_id"],
+        "measure": rule["measure"],
+        "kind": rule["kind"],
+        "severity": severity,
+        "rank": SEVERITY_RANK[severity],
+        "status": "open",
+        "active": True,
+        "opened_at": now,
+        "readings": [_reading(r) for r in readings],
+        "unit": rule["unit"],
+        "advice": rule.get("advice"),
+        "notify": rule["notify"],
+    }
+    if level is not None:
+        alert["level"] = level
+    try:
+        alerts().insert_one(alert)
+    except DuplicateKeyError:
+        # Opened meanwhile by a concurrent reading (it tells everyone); keep the hint true.
+        existing = alerts().find_one({"rule": rule["_id"], "active": True}, {"level": 1})
+        if existing is not None:
+            _point(rule["_id"], existing["_id"], existing.get("level"))
+        return None
+    _point(rule["_id"], alert["_id"], level)
+    _count(rule["patient"], {severity: 1})
+    deliver(alert, rule, now=now)
+    return alert
+
+
+def _point(rule_id, alert_id, level) -> None:
+    rules().update_one(
+        {"_id": rule_id},
+        {"$set": {"open_alert": alert_id, "open_level": level, "check_at": None}},
+    )
+
+
+def escalate(rule: dict, *, readings: list[dict], now: datetime) -> None:
+    """A zone alert that went from yellow to red becomes urgent, and is told again."""
+    before = alerts().find_one_and_update(
+        {"rule": rule["_id"], "active": True, "level": "yellow"},
+        {
+            "$set": {"level": "red", "severity": "urgent", "rank": SEVERITY_RANK["urgent"]},
+            "$push": {
+                "readings": {
+                    "$each": [_reading(r) for r in readings],
+                    "$slice": -MAX_ALERT_READINGS,
+                }
+            },
+        },
+        return_document=ReturnDocument.BEFORE,
+    )
+    if before is None:
+        return
+    rules().update_one({"_id": rule["_id"]}, {"$set": {"open_level": "red"}})
+    if before["status"] == "open":
+        _count(rule["patient"], {before["severity"]: -1, "urgent": 1})
+    escalated = {**before, "level": "red", "severity": "urgent"}
+    deliver(escalated, rule, now=now, key_suffix=":red")
+
+
+def resolve(rule: dict, *, now: datetime, resolution: str) -> None:
+    """Close the rule's active alert (it may fire again later)."""
+    before = alerts().find_one_and_update(
+        {"rule": rule["_id"], "active": True},
+        {
+            "$set": {"status": "resolved", "resolved_at": now, "resolution": resolution},
+            "$unset": {"active": ""},
+        },
+        projection={"status": 1, "severity": 1},
+    )
+    hint = before["_id"] if before else rule.get("open_alert")
+    rules().update_one(
+        {"_id": rule["_id"], "open_alert": hint},
+        {
+            "$unset": {"open_alert": "", "open_level": ""},
+            "$set": {"check_at": CHECK_NOW if rule["kind"] == "no_data" else None},
+        },
+    )
+    if before is not None and before["status"] == "open":
+        _count(rule["patient"], {before["severity"]: -1})
+
+
+def _count(patient_id, deltas: dict) -> None:
+    """Move the summary's open-alert counts by severity, and its `open_alert` panel flag."""
+    after = adherence.summaries().find_one_and_update(
+        {"_id": patient_id},
+        {"$inc": {f"open_alerts.{severity}": n for severity, n in deltas.items()}},
+        upsert=True,
+        projection={"open_alerts": 1},
+        return_document=ReturnDocument.AFTER,
+    )
+    adherence.set_flag(patient_id, "open_alert", sum((after["open_alerts"] or {}).values()) > 0)
+
+
+# --- telling people -------------------------------------------------------------------------
+
+
+def _notification(alert, rule, patient, recipient, *, key_suffix, now) -> dict:
+    """One inbox notification; its key (alert, recipient) makes a retry store it once."""
+    about = describe(rule, alert.get("level"))
+    label = alert["severity"].capitalize()
+    if recipient == patient["_id"]:
+        title = f"{label}: {about}"
+        body = alert.get("advice") or "Your care team has been told."
+    else:
+        title = f"{label} alert: {patient.get('name', 'a patient')}"
+        body = about
+    return {
+        "_id": ObjectId(),
+        "patient": patient["_id"],
+        "recipient": recipient,
+        "key": f"alert:{alert['_id']}{key_suffix}:{recipient}",
+        "kind": "alert",
+        "title": title[:300],
+        "body": body[:2000],
+        "created_at": now,
+        "alert": alert["_id"],
+    }
+
+
+def recipients(patient_id, notify: list[str]) -> list[ObjectId]:
+    """The providers (by care-team role) and the patient that `notify` names."""
+    roles = [role for role in notify if role in PROVIDER_ROLES]
+    found = []
+    if roles:
+        members = CareTeamMember._get_collection().find(
+            {"patient": patient_id, "status": "active", "role": {"$in": roles}}, {"provider": 1}
+        )
+        found = list(dict.fromkeys(m["provider"] for m in members))
+    if "patient" in notify:
+        found.append(patient_id)
+    return found
+
+
+def deliver(alert: dict, rule: dict, *, now: datetime, key_suffix: str = "") -> None:
+    """Inbox and push for everyone the rule names, through the reminders' delivery path.
+
+    The patient's push waits out their quiet hours unless the alert is urgent."""
+    addressees = recipients(alert["patient"], alert["notify"])
+    if not addressees:
+        return
+    patient = User._get_collection().find_one(
+        {"_id": alert["patient"]}, {"name": 1, "timezone": 1, "quiet_hours": 1}
+    ) or {"_id": alert["patient"]}
+    inbox = [
+        _notification(alert, rule, patient, to, key_suffix=key_suffix, now=now) for to in addressees
+    ]
+    quiet = None
+    if alert["severity"] != "urgent":
+        quiet = reminders.quiet_until(patient.get("timezone"), patient.get("quiet_hours"), now)
+    for notification in inbox:
+        if quiet is not None and notification["recipient"] == patient["_id"]:
+            notification.update(push="pending", push_after=quiet)
+    new, retried = dispatch._insert_inbox(inbox)
+    now_due = [n for n in new + retried if not n.get("push_after")]
+    names = {to: patient.get("name") for to in addressees}
+    dispatch._push(now_due, names, _channel(), {})
+
+
+def push_deferred(*, now: datetime, channel) -> dict:
+    """Push alert notifications whose quiet hours are over (the alerts worker)."""
+    collection = Notification._get_collection()
+    due = list(collection.find({"push_after": {"$lte": now}, "push": "pending"}).limit(5000))
+    if not due:
+        return {}
+    counts: dict = {}
+    names = {
+        user["_id"]: user.get("name")
+        for user in User._get_collection().find(
+            {"_id": {"$in": list({n["patient"] for n in due})}}, {"name": 1}
+        )
+    }
+    dispatch._push(due, {n["recipient"]: names.get(n["patient"]) for n in due}, channel, counts)
+    ids = [n["_id"] for n in due]
+    # Those no device heard are simply in the inbox, as for a patient without devices.
+    collection.update_many({"_id": {"$in": ids}, "push": "pending"}, {"$unset": {"push": ""}})
+    collection.update_many({"_id": {"$in": ids}}, {"$unset": {"push_after": ""}})
+    return {"deferred_pushed": len(due), **counts}
+
+
+def _channel():
+    return push.channel_from_config(current_app.config)
+
+
+# --- no_data: the worker --------------------------------------------------------------------
+
+
+def check_no_data(*, now: datetime, limit: int = 5000) -> dict:
+    """Open a no_data alert for each rule whose measure was not logged within its period.
+
+    Only rules whose `check_at` has come are read: a rule with recent data is put off until
+    its period could have run out, so a run costs the rules due, not every rule there is.
+    """
+    due = list(rules().find({"kind": "no_data", "check_at": {"$lte": now}}).limit(limit))
+    zones = {
+        user["_id"]: user.get("timezone")
+        for user in User._get_collection().find(
+            {"_id": {"$in": list({r["patient"] for r in due})}}, {"timezone": 1}
+        )
+    }
+    opened = postponed = 0
+    for rule in due:
+        latest = latest_reading(rule["patient"], rule["measure"], before=now)
+        since = latest["occurred_at"] if latest else rule["created_at"]
+        deadline = shift(since, rule["within"], zones.get(rule["patient"]), 1)
+        if now > deadline:
+            opened += open_alert(rule, level=None, readings=[], now=now) is not None
+        else:
+            rules().update_one(
+                {"_id": rule["_id"], "check_at": rule["check_at"]},
+                {"$set": {"check_at": deadline + timedelta(seconds=1)}},
+            )
+            postponed += 1
+    return {"rules_checked": len(due), "alerts_opened": opened, "postponed": postponed}
+
+
+# --- reading and acknowledging --------------------------------------------------------------
+
+
+def _object_id(value: str) -> ObjectId:
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        raise NotFound() from None
+
+
+def of_patient(patient_id, *, status: str | None = None):
+    query = Alert.objects(patient=patient_id)
+    if status is not None:
+        query = query.filter(status=status)
+    return query.order_by("-opened_at", "-id")
+
+
+def worklist(provider_id):
+    """Open alerts across the provider's active patients: urgent first, then newest."""
+    patients = CareTeamMember.objects(provider=provider_id, status="active").distinct("patient")
+    return Alert.objects(patient__in=patients, status="open").order_by("-rank", "-opened_at", "-id")
+
+
+def acknowledge(*, patient_id, alert_id: str, by, note: str | None, now: datetime) -> Alert:
+    """An open alert becomes acknowledged (who, when, note); it stays until resolved."""
+    oid = _object_id(alert_id)
+    changes = {"status": "acknowledged", "acknowledged_by": by, "acknowledged_at": now}
+    if note is not None:
+        changes["note"] = note
+    before = alerts().find_one_and_update(
+        {"_id": oid, "patient": patient_id, "status": "open"},
+        {"$set": changes},
+        projection={"severity": 1},
+    )
+    if before is None:
+        current = Alert.objects(pk=oid, patient=patient_id).only("status").first()
+        if current is None:
+            raise NotFound()
+        raise Conflict(
+            f"This alert is {current.status}; only an open alert can be acknowledged.",
+            current_status=current.status,
+        )
+    _count(patient_id, {before["severity"]: -1})
+    return Alert.objects(pk=oid).first()
+
+
+def present(alert: Alert, names: dict | None = None) -> dict:
+    """An alert as clients see it: readings in the rule's unit."""
+    measure = measures.get(alert.measure)
+    unit = alert.unit or measure.canonical_unit
+    return {
+        "id": str(alert.pk),
+        "rule_id": str(alert.rule),
+        "patient": {"id": str(alert.patient), "name": (names or {}).get(alert.patient)},
+        "measure": alert.measure,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "level": alert.level,
+        "status": alert.status,
+        "opened_at": alert.opened_at,
+        "readings": [
+            {
+                "id": r.uid,
+                "value": round(measures.from_canonical(measure, r.value, unit), 2),
+                "unit": unit,
+                "occurred_at": r.occurred_at,
+            }
+            for r in alert.readings
+        ],
+        "advice": alert.advice,
+        "acknowledged_by": alert.acknowledged_by and str(alert.acknowledged_by),
+        "acknowledged_at": alert.acknowledged_at,
+        "note": alert.note,
+        "resolved_at": alert.resolved_at,
+        "resolution": alert.resolution,
+    }
+
+
+def patient_names(alerts_page) -> dict:
+    ids = list({a.patient for a in alerts_page})
+    return {u.pk: u.name for u in User.objects(pk__in=ids).only("name")}

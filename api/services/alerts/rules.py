@@ -1,0 +1,233 @@
+"""Alert rules: a care team's rules for one patient, and the templates' defaults.
+
+Every rule, from a provider or a template file, passes `check`: units convert through the
+measures registry, so a rule in mmol/L meets readings in mg/dL. A built-in template's
+`alert_rules` become the patient's rules when an agreement made from it becomes active, once
+(the unique (patient, origin) index makes a second activation create nothing).
+"""
+
+import functools
+import json
+from datetime import datetime
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from marshmallow import ValidationError
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from api.errors import NotFound, ValidationFailed, flatten_errors
+from api.models.alert import AlertRule
+from api.services.alerts import engine as alerts
+from api.services.care import agreements
+from api.services.care.agreement_templates import TEMPLATE_DIR
+from api.services.common.intervals import check_interval
+from api.services.tracking import measures
+
+KIND_FIELDS = {
+    "threshold": {"op", "value"},
+    "zone": {"personal_best", "yellow_below", "red_below"},
+    "no_data": set(),
+}
+ZONE_DEFAULTS = {"yellow_below": 80.0, "red_below": 50.0}
+OPTIONAL = ("op", "value", "within", "advice", "personal_best", "yellow_below", "red_below")
+
+
+def check(data: dict, *, template: bool = False) -> dict:
+    """A complete, consistent rule, or ValidationFailed naming every bad field.
+
+    A template's zone rule may lack the personal best: it is stored disabled until set."""
+    errors: dict[str, list[str]] = {}
+
+    def bad(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    rule = {name: data.get(name) for name in OPTIONAL}
+    rule.update(
+        measure=data["measure"],
+        kind=data["kind"],
+        count=data.get("count", 1),
+        severity=data.get("severity", "warning"),
+        notify=list(dict.fromkeys(data.get("notify") or ["primary"])),
+        enabled=True,
+    )
+    kind = rule["kind"]
+    measure = measures.get(rule["measure"])
+    rule["unit"] = data.get("unit") or measure.canonical_unit
+    if not measure.accepts(rule["unit"]):
+        bad("unit", f"Unknown unit for {measure.name}; use one of: {', '.join(measure.units)}.")
+    for name in sorted(set(KIND_FIELDS) - {kind}):
+        for field in sorted(KIND_FIELDS[name] - KIND_FIELDS[kind]):
+            if rule.get(field) is not None:
+                bad(field, f"Not used by {kind} rules.")
+    if kind == "threshold":
+        for field in ("op", "value"):
+            if rule[field] is None:
+                bad(field, "Required for threshold rules.")
+    if kind == "zone":
+        for field, default in ZONE_DEFAULTS.items():
+            if rule[field] is None:
+                rule[field] = default
+        if rule["red_below"] >= rule["yellow_below"]:
+            bad("red_below", "Must be below yellow_below.")
+        if rule["personal_best"] is None:
+            if not template:
+                bad("personal_best", "Zone rules need the patient's personal best.")
+            rule["enabled"] = False
+    if kind != "threshold" and rule["count"] != 1:
+        bad("count", f"{kind} rules take no count.")
+    needs_window = kind == "no_data" or rule["count"] > 1
+    if rule["within"] is None:
+        if needs_window:
+            bad("within", "Required: the period, as an ISO 8601 duration such as P3D.")
+    else:
+        try:
+            check_interval(rule["within"])
+        except ValueError as error:
+            bad("within", str(error))
+    if not errors and measure.accepts(rule["unit"]):
+        _check_range(rule, measure, bad)
+    if errors:
+        raise ValidationFailed(errors)
+    return rule
+
+
+def _check_range(rule: dict, measure, bad) -> None:
+    """Values a reading could take: a threshold beyond them would never fire."""
+    low, high = measure.entry_range
+    shown = " to ".join(
+        f"{measures.from_canonical(measure, v, rule['unit']):g}" for v in (low, high)
+    )
+    for field in ("value", "personal_best"):
+        if rule.get(field) is None:
+            continue
+        value = measures.to_canonical(measure, rule[field], rule["unit"])
+        if not low <= value <= high or (field == "personal_best" and value <= 0):
+            bad(field, f"Must be within {shown} {rule['unit']} for {measure.name}.")
+
+
+# --- the care team's rules ------------------------------------------------------------------
+
+
+def listing(patient_id):
+    return AlertRule.objects(patient=patient_id).order_by("created_at", "id")
+
+
+def get(patient_id, rule_id: str) -> AlertRule:
+    try:
+        rule = AlertRule.objects(pk=ObjectId(rule_id), patient=patient_id).first()
+    except (InvalidId, TypeError):
+        rule = None
+    if rule is None:
+        raise NotFound()
+    return rule
+
+
+def create(*, patient_id, data: dict, by, now: datetime) -> AlertRule:
+    rule = AlertRule(
+        patient=patient_id, created_by=by, created_at=now, updated_at=now, **check(data)
+    )
+    if rule.kind == "no_data":
+        rule.check_at = alerts.CHECK_NOW
+    rule.save(force_insert=True)
+    return rule
+
+
+def change(*, patient_id, rule_id: str, data: dict, now: datetime) -> AlertRule:
+    """Change a rule; its open alert is re-judged at once (resolved if no longer breached)."""
+    rule = get(patient_id, rule_id)
+    stored = rule.to_mongo().to_dict()
+    merged = {name: stored.get(name) for name in (*OPTIONAL, "measure", "kind", "unit")}
+    merged.update(count=rule.count, severity=rule.severity, notify=rule.notify, **data)
+    checked = check(merged, template=rule.origin is not None and rule.kind == "zone")
+    updated = AlertRule._get_collection().find_one_and_update(
+        {"_id": rule.pk},
+        {"$set": {**checked, "updated_at": now}},
+        return_document=ReturnDocument.AFTER,
+    )
+    _rejudge(updated, now)
+    return get(patient_id, rule_id)
+
+
+def _rejudge(rule: dict, now: datetime) -> None:
+    if rule["kind"] == "no_data":
+        if rule.get("open_alert"):
+            alerts.resolve(rule, now=now, resolution="rule_changed")
+        else:
+            AlertRule._get_collection().update_one(
+                {"_id": rule["_id"]}, {"$set": {"check_at": alerts.CHECK_NOW}}
+            )
+        return
+    if not rule["enabled"]:
+        return
+    latest = alerts.latest_reading(rule["patient"], rule["measure"])
+    tz = latest.get("tz") if latest else None
+    if rule.get("open_alert"):
+        alerts.resolve(rule, now=now, resolution="rule_changed")
+        rule = {**rule, "open_alert": None, "open_level": None}
+    alerts.settle(rule["patient"], rule["measure"], [rule], tz=tz, now=now)
+
+
+def delete(*, patient_id, rule_id: str, now: datetime) -> None:
+    """Remove a rule; its open alert is resolved (the history of alerts stays)."""
+    rule = get(patient_id, rule_id)
+    raw = rule.to_mongo().to_dict()
+    if rule.open_alert is not None:
+        alerts.resolve(raw, now=now, resolution="rule_removed")
+    AlertRule.objects(pk=rule.pk).delete()
+
+
+# --- the templates' defaults ----------------------------------------------------------------
+
+
+@functools.cache
+def template_defaults() -> dict[str, list[dict]]:
+    """template id → its default rules (each with a `key`), checked once per process."""
+    from api.schemas.alerts import AlertRuleCreateSchema
+
+    schema = AlertRuleCreateSchema()
+    found = {}
+    for path in sorted(TEMPLATE_DIR.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        defaults = []
+        for index, raw in enumerate(data.get("alert_rules", [])):
+            raw = dict(raw)
+            key = raw.pop("key")
+            try:
+                loaded = schema.load(raw)
+            except ValidationError as error:
+                flat = flatten_errors(error.messages, f"alert_rules.{index}")
+                raise ValueError(f"{path.name}: {flat}") from None
+            defaults.append({"key": key, **check(loaded, template=True)})
+        if defaults:
+            found[data["id"]] = defaults
+    return found
+
+
+def create_defaults(patient_id, template_id: str, *, now: datetime) -> int:
+    """The template's default rules for the patient; those created before are kept as they
+    are (a provider may have tuned them). Returns how many were created."""
+    created = 0
+    for default in template_defaults().get(template_id, []):
+        fields = {k: v for k, v in default.items() if k != "key"}
+        rule = {
+            **fields,
+            "patient": patient_id,
+            "origin": f"template:{template_id}:{default['key']}",
+            "created_at": now,
+            "updated_at": now,
+        }
+        if rule["kind"] == "no_data":
+            rule["check_at"] = alerts.CHECK_NOW
+        try:
+            AlertRule._get_collection().insert_one(rule)
+        except DuplicateKeyError:
+            continue
+        created += 1
+    return created
+
+
+@agreements.on_change
+def _agreement_changed(agreement) -> None:
+    if agreement.status == "active" and agreement.template_id:
+        create_defaults(agreement.patient, agreement.template_id, now=agreement.updated_at)

@@ -1,0 +1,1 @@
+"""The care plan: agreements, templates, check-ups, medications, the care team, education."""

@@ -1,0 +1,1 @@
+"""Across a panel and a clinic: the panel, population, campaigns, messages, clinics."""

@@ -1,0 +1,1 @@
+"""Small pure helpers shared by the domains: codes, intervals, local days, Markdown."""

@@ -1,0 +1,1 @@
+"""Who people are: accounts, passwords, tokens, profiles, minors and caregivers."""

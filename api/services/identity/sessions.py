@@ -1,0 +1,40 @@
+"""Signing in and out, refreshing, and changing a password."""
+
+from bson import ObjectId
+
+from api.errors import Unauthorized, ValidationFailed
+from api.models.user import User
+from api.services.identity import accounts, tokens
+from api.services.identity.passwords import hash_password, verify_password
+
+INVALID_LOGIN = "The email or password is not correct."
+
+
+def login(*, email: str, password: str) -> dict:
+    """One message, and the same work, whether the email or the password is wrong."""
+    user = accounts.find_by_email(email)
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        raise Unauthorized(INVALID_LOGIN)
+    return tokens.issue_pair(user)
+
+
+def refresh(refresh_claims: dict) -> dict:
+    user = User.objects(pk=ObjectId(refresh_claims["sub"])).first()
+    if user is None or not user.has_login:
+        raise Unauthorized("The token's account no longer exists.")
+    return tokens.rotate(refresh_claims, user)
+
+
+def logout(access_claims: dict) -> None:
+    tokens.revoke_access_token(access_claims, "logout")
+    tokens.revoke_family(access_claims["fam"], "logout")
+
+
+def change_password(user: User, *, current_password: str, new_password: str) -> None:
+    if not verify_password(user.password_hash, current_password):
+        raise ValidationFailed({"current_password": ["The current password is not correct."]})
+    if current_password == new_password:
+        raise ValidationFailed({"new_password": ["Choose a password you have not just used."]})
+    user.password_hash = hash_password(new_password)
+    user.save()
+    tokens.revoke_user(user.pk, "password_change")

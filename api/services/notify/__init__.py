@@ -1,0 +1,1 @@
+"""Telling people: the inbox, devices and push channels."""

@@ -1,0 +1,1 @@
+"""A patient's record out of CarePact: FHIR mapping, export, the visit report, erasure."""

@@ -1,0 +1,1 @@
+"""Reminders: planning occurrences on the patient's clock and dispatching them."""

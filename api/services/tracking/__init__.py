@@ -1,0 +1,1 @@
+"""What patients log: entries, the measures registry, rollups and the summary."""
