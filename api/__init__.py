@@ -73,11 +73,12 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from api.resources import BLUEPRINTS, docs
+    from api.resources import BLUEPRINTS, docs, metrics
 
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
+    app.register_blueprint(metrics.blp)
 
 
 def register_commands(app: Flask) -> None:

@@ -62,6 +62,7 @@ def load_settings(environ=None, overrides=None) -> dict:
         "FCM_BASE_URL": environ.get("FCM_BASE_URL", "https://fcm.googleapis.com"),
         "CORS_ORIGINS": [o for o in environ.get("CORS_ORIGINS", "").split(",") if o],
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO"),
+        "METRICS_TOKEN": environ.get("METRICS_TOKEN") or None,
         "TRUSTED_PROXY_HOPS": _int(environ, "TRUSTED_PROXY_HOPS", 0),
         "PASSWORD_HASH_PROFILE": "light" if env_name == "test" else "standard",
     }
@@ -86,4 +87,10 @@ def check_settings(settings: dict) -> None:
         raise ConfigError(
             f"JWT_SECRET_KEY is too short ({len(secret)} characters); "
             f"production needs at least {MIN_SECRET_LENGTH}"
+        )
+    metrics_token = settings.get("METRICS_TOKEN")
+    if metrics_token and len(metrics_token) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"METRICS_TOKEN is too short ({len(metrics_token)} characters); "
+            f"production needs at least {MIN_SECRET_LENGTH} or none (metrics closed)"
         )

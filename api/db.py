@@ -4,6 +4,8 @@ import mongoengine
 import pymongo
 from mongoengine.connection import get_db
 
+from api.metrics import command_metrics
+
 ALIAS = mongoengine.DEFAULT_CONNECTION_NAME
 IN_BATCH = 20
 _connected_to: tuple[str, int] | None = None
@@ -28,6 +30,7 @@ def connect(uri: str, timeout_ms: int) -> None:
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
         socketTimeoutMS=max(timeout_ms * 5, 10_000),
+        event_listeners=[command_metrics],
     )
     _connected_to = (uri, timeout_ms)
 

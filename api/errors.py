@@ -12,6 +12,8 @@ from mongoengine.errors import NotUniqueError, OperationError
 from pymongo.errors import DuplicateKeyError, PyMongoError
 from werkzeug.exceptions import HTTPException
 
+from api import metrics
+
 log = logging.getLogger("carepact.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -148,6 +150,7 @@ def handle_database_error(error: PyMongoError):
         log.exception("unhandled duplicate key")
         return problem(409, "This conflicts with a record that already exists.")
     log.exception("database unavailable")
+    metrics.DB_UNAVAILABLE.labels("request").inc()
     return problem(
         503,
         "The database is not available right now. Please retry shortly.",

@@ -4,6 +4,7 @@ Ctrl-C or SIGTERM stops them all: the API and the worker first, the database las
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from devserver.embedded import EmbeddedMongo, default_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+DEVELOPMENT_METRICS_TOKEN = "carepact-development-metrics"  # noqa: S105  # nosec B105
 
 
 def _say(message: str) -> None:
@@ -74,10 +76,22 @@ class Supervisor:
         return 0
 
 
+def metrics_dir(env: dict) -> str:
+    """A fresh PROMETHEUS_MULTIPROC_DIR shared by the API's workers and the jobs worker:
+    the counters start at zero with each `make run`, as they would after a deploy."""
+    path = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or ROOT / "var" / "metrics")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return str(path)
+
+
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("CAREPACT_ENV", "development")
     port = env.setdefault("PORT", "8000")
+    env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir(env)
+    if env["CAREPACT_ENV"] == "development":
+        env.setdefault("METRICS_TOKEN", DEVELOPMENT_METRICS_TOKEN)
     supervisor = Supervisor()
     signal.signal(signal.SIGINT, supervisor.stop)
     signal.signal(signal.SIGTERM, supervisor.stop)
@@ -96,14 +110,17 @@ def main() -> int:
                 f"127.0.0.1:{port}",
                 "--workers",
                 env.get("WEB_CONCURRENCY", "2"),
-                "--access-logfile",
-                "-",
                 "wsgi:app",
             ],
             env,
         )
         supervisor.spawn("jobs", [sys.executable, "-m", "jobs"], env)
         _say(f"API on http://127.0.0.1:{port}  docs: http://127.0.0.1:{port}/api/v1/docs")
+        if env.get("METRICS_TOKEN") == DEVELOPMENT_METRICS_TOKEN:
+            _say(
+                f"metrics: curl -H 'Authorization: Bearer {DEVELOPMENT_METRICS_TOKEN}' "
+                f"http://127.0.0.1:{port}/metrics"
+            )
         _say("Ctrl-C stops everything")
         return supervisor.watch()
     except Exception as error:

@@ -13,9 +13,10 @@ import time
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from api import create_app
+from api import create_app, metrics
 from api.clock import utcnow
 from api.config import ConfigError
+from api.observability import job_run
 from jobs import tasks  # noqa: F401 - registers the jobs
 from jobs.registry import JOBS, Job
 
@@ -23,16 +24,20 @@ log = logging.getLogger("carepact.jobs")
 
 
 def run_job(job: Job, now=None) -> dict:
-    started = time.perf_counter()
-    now = now or utcnow()
-    try:
-        counts = job.run(now) or {}
-    except Exception:
-        log.exception("job failed", extra={"fields": {"job": job.name}})
-        return {"failed": True}
-    duration_ms = round((time.perf_counter() - started) * 1000, 1)
-    log.info("job run", extra={"fields": {"job": job.name, "duration_ms": duration_ms, **counts}})
-    return counts
+    with job_run(job.name):
+        started = time.perf_counter()
+        now = now or utcnow()
+        try:
+            counts = job.run(now) or {}
+        except Exception:
+            metrics.job_finished(job.name, time.perf_counter() - started, None)
+            log.exception("job failed", extra={"fields": {"job": job.name}})
+            return {"failed": True}
+        seconds = time.perf_counter() - started
+        metrics.job_finished(job.name, seconds, counts)
+        fields = {"job": job.name, "duration_ms": round(seconds * 1000, 1), **counts}
+        log.info("job run", extra={"fields": fields})
+        return counts
 
 
 def run_once() -> int:

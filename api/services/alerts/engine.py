@@ -16,6 +16,7 @@ that both see none open insert one alert between them; the loser does nothing, s
 recipients hear of it once.
 """
 
+import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,7 @@ from flask import current_app
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from api import metrics
 from api.errors import Conflict, NotFound
 from api.models.alert import SEVERITY_RANK, Alert, AlertRule
 from api.models.care_team import CareTeamMember
@@ -37,6 +39,8 @@ from api.services.notify import push
 from api.services.reminders import dispatch
 from api.services.reminders import planning as reminders
 from api.services.tracking import adherence, logs, measures
+
+log = logging.getLogger("carepact.alerts")
 
 # A rule created or resolved is looked at by the next no_data run.
 CHECK_NOW = datetime(1970, 1, 1, tzinfo=UTC)
@@ -273,6 +277,9 @@ def open_alert(rule: dict, *, level: str | None, readings: list[dict], now: date
         return None
     _point(rule["_id"], alert["_id"], level)
     _count(rule["patient"], {severity: 1})
+    metrics.ALERTS_OPENED.labels(severity).inc()
+    opened = {"alert_id": str(alert["_id"]), "severity": severity, "kind": rule["kind"]}
+    log.info("alert opened", extra={"fields": opened})
     deliver(alert, rule, now=now)
     return alert
 

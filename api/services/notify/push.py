@@ -8,6 +8,7 @@ Timeouts, connection errors and 5xx are retried with exponential backoff, a boun
 of times; a token the service reports as unregistered comes back as `unregistered`.
 """
 
+import functools
 import hashlib
 import hmac
 import http.client
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import jwt
+
+from api import metrics
 
 log = logging.getLogger("carepact.push")
 
@@ -56,6 +59,21 @@ class Channel(Protocol):
     name: str
 
     def send(self, message: PushMessage) -> PushResult: ...
+
+
+def counted(send):
+    """Count and log each push a channel makes (its outcome, never its content)."""
+
+    @functools.wraps(send)
+    def counted_send(channel, message: PushMessage) -> PushResult:
+        result = send(channel, message)
+        metrics.push_sent(channel.name, ok=result.ok, unregistered=result.unregistered)
+        fields = {"channel": channel.name, "key": message.key, "ok": result.ok}
+        fields.update(attempts=result.attempts, unregistered=result.unregistered)
+        log.info("push sent" if result.ok else "push failed", extra={"fields": fields})
+        return result
+
+    return counted_send
 
 
 class TransientError(Exception):
@@ -111,6 +129,7 @@ def with_retries(
 class LogChannel:
     name = "log"
 
+    @counted
     def send(self, message: PushMessage) -> PushResult:
         log.info(
             "push",
@@ -136,6 +155,7 @@ class WebhookChannel:
     def signature(self, body: bytes) -> str:
         return "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
 
+    @counted
     def send(self, message: PushMessage) -> PushResult:
         body = json.dumps(
             {
@@ -250,6 +270,7 @@ class FcmChannel:
             }
         ).encode()
 
+    @counted
     def send(self, message: PushMessage) -> PushResult:
         url = f"{self.base_url}/v1/projects/{self.project_id}/messages:send"
         body = self.payload(message)

@@ -20,6 +20,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument, UpdateMany
 from pymongo.errors import BulkWriteError
 
+from api import metrics
 from api.db import IN_BATCH, find_in
 from api.models.agreement import Agreement
 from api.models.notification import Device, Notification
@@ -162,6 +163,7 @@ def _deliver_chunk(chunk: list[dict], now: datetime, channel: Channel, counts) -
     new, retried = _insert_inbox(inbox)
     if new:
         _count(counts, "delivered", len(new))
+        metrics.REMINDERS.labels("delivered").inc(len(new))
     names = {o["patient"]: o.get("patient_name") for o in deliveries if o.get("has_devices")}
     _push([n for n in new + retried if n["patient"] in names], names, channel, counts)
 
@@ -178,6 +180,7 @@ def _write_outcomes(outcomes, deferrals, counts) -> None:
             for batch in _batches(ids)
         ]
         _count(counts, status, len(ids))
+        metrics.REMINDERS.labels(status).inc(len(ids))
     deferred_since = {"$ifNull": ["$deferred_from", "$due_at"]}
     for until, ids in deferrals.items():
         requests += [
@@ -292,6 +295,7 @@ def _record_push(notification: dict, errors: list[str]) -> None:
     if errors:
         changes["push_error"] = "; ".join(errors)[:300]
     if errors and notification.get("occurrence"):
+        metrics.REMINDERS.labels("failed").inc()
         Occurrence._get_collection().update_one(
             {"_id": notification["occurrence"]},
             {"$set": {"status": "failed", "reason": f"push failed: {changes['push_error']}"}},

@@ -1,0 +1,170 @@
+"""What CarePact counts for its operators, and the Prometheus text a scrape returns.
+
+Labels carry only names fixed in code: route templates, database command names, job names,
+outcomes, channels, severities. Never an id, a name or anything a patient typed.
+
+Under gunicorn (several workers) and the jobs worker, every process writes its samples to
+files in PROMETHEUS_MULTIPROC_DIR (set before Python starts, as `make run` does); a scrape of
+any API worker adds them up, so the jobs worker's figures appear in the API's `/metrics` too.
+Without that directory (tests, one process) the samples live in this process.
+"""
+
+import os
+import time
+from collections.abc import Callable, Iterable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from pymongo import monitoring
+
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+UNMATCHED_ROUTE = "<unmatched>"
+
+REQUESTS = Counter(
+    "carepact_http_requests_total",
+    "HTTP requests answered, by route template and status.",
+    ["method", "route", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "carepact_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template and status.",
+    ["method", "route", "status"],
+)
+DB_COMMANDS = Counter(
+    "carepact_db_commands_total", "Database commands sent, by command.", ["command"]
+)
+DB_COMMAND_ERRORS = Counter(
+    "carepact_db_command_errors_total", "Database commands that failed, by command.", ["command"]
+)
+DB_COMMAND_SECONDS = Histogram(
+    "carepact_db_command_duration_seconds",
+    "Database command round trips, by command.",
+    ["command"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+)
+DB_UNAVAILABLE = Counter(
+    "carepact_db_unavailable_total",
+    "Times the database could not be reached: a request answered 503, or a scrape's check.",
+    ["source"],
+)
+JOB_RUNS = Counter("carepact_job_runs_total", "Job runs, by job.", ["job"])
+JOB_FAILURES = Counter("carepact_job_failures_total", "Job runs that raised, by job.", ["job"])
+JOB_SECONDS = Histogram(
+    "carepact_job_duration_seconds",
+    "Job run time, by job.",
+    ["job"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+JOB_ITEMS = Counter(
+    "carepact_job_items_total",
+    "What job runs report having done (delivered, skipped, closed...), by job and outcome.",
+    ["job", "outcome"],
+)
+REMINDERS = Counter(
+    "carepact_reminders_total", "Reminders delivered to the inbox or failed.", ["outcome"]
+)
+PUSHES = Counter(
+    "carepact_pushes_total",
+    "Pushes to one device, by channel and outcome (delivered, failed, unregistered).",
+    ["channel", "outcome"],
+)
+ALERTS_OPENED = Counter("carepact_alerts_opened_total", "Alerts opened, by severity.", ["severity"])
+
+
+def request_answered(method: str, route: str | None, status: int, seconds: float) -> None:
+    labels = (method, route or UNMATCHED_ROUTE, str(status))
+    REQUESTS.labels(*labels).inc()
+    REQUEST_SECONDS.labels(*labels).observe(seconds)
+
+
+def job_finished(job: str, seconds: float, counts: dict | None) -> None:
+    """`counts` as the job returned them; None when the run raised."""
+    JOB_RUNS.labels(job).inc()
+    JOB_SECONDS.labels(job).observe(seconds)
+    if counts is None:
+        JOB_FAILURES.labels(job).inc()
+        return
+    for outcome, n in counts.items():
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            JOB_ITEMS.labels(job, outcome).inc(n)
+
+
+def push_sent(channel: str, *, ok: bool, unregistered: bool) -> None:
+    outcome = "unregistered" if unregistered else "delivered" if ok else "failed"
+    PUSHES.labels(channel, outcome).inc()
+
+
+class CommandMetrics(monitoring.CommandListener):
+    """Counts and times every command of the client it is given to (api/db.py)."""
+
+    def started(self, event):
+        pass
+
+    def succeeded(self, event):
+        DB_COMMANDS.labels(event.command_name).inc()
+        DB_COMMAND_SECONDS.labels(event.command_name).observe(event.duration_micros / 1e6)
+
+    def failed(self, event):
+        DB_COMMANDS.labels(event.command_name).inc()
+        DB_COMMAND_ERRORS.labels(event.command_name).inc()
+        DB_COMMAND_SECONDS.labels(event.command_name).observe(event.duration_micros / 1e6)
+
+
+command_metrics = CommandMetrics()
+
+
+class ScrapeTimeGauges:
+    """Gauges read from the database when scraped: `database_up`, and each reading
+    function's figures. A database that does not answer gives `up 0` (and is counted),
+    never a failed scrape."""
+
+    def __init__(self, ping: Callable[[], None], readings: Iterable[Callable[[], dict]]):
+        self.ping = ping
+        self.readings = list(readings)
+
+    def collect(self):
+        started = time.perf_counter()
+        up = GaugeMetricFamily("carepact_db_up", "1 when the database answered this scrape.")
+        try:
+            self.ping()
+            values = {}
+            for reading in self.readings:
+                values.update(reading())
+        except Exception:  # any driver error means "not now": the scrape still answers
+            DB_UNAVAILABLE.labels("scrape").inc()
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        for name, (help_text, value) in values.items():
+            yield GaugeMetricFamily(name, help_text, value=value)
+        yield GaugeMetricFamily(
+            "carepact_scrape_db_seconds",
+            "Time this scrape spent reading the database.",
+            value=time.perf_counter() - started,
+        )
+
+
+def exposition(gauges: ScrapeTimeGauges) -> tuple[bytes, str]:
+    """The text of a scrape: every process's counters, this process's own figures, and the
+    gauges read now."""
+    if os.environ.get(MULTIPROC_DIR_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        ProcessCollector(registry=registry)
+        counted = generate_latest(registry)
+    else:
+        counted = generate_latest(REGISTRY)
+    now = CollectorRegistry()
+    now.register(gauges)
+    return counted + generate_latest(now), CONTENT_TYPE_LATEST
