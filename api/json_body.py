@@ -1,8 +1,8 @@
 """Strict parsing of JSON request bodies: hostile shapes become a 400, never a 500.
 
 The stdlib parser accepts things MongoDB or the rest of the stack cannot take: lone UTF-16
-surrogates (unencodable, so the driver fails on write), NUL in keys, and nesting deep enough
-to raise RecursionError. Both Flask's `request.get_json` and webargs use `loads_strict`.
+surrogates (unencodable, so the driver fails on write), NUL in keys, nesting deep enough
+to raise RecursionError, and integers too long to convert (a ValueError). Both Flask's `request.get_json` and webargs use `loads_strict`.
 """
 
 import json
@@ -53,6 +53,11 @@ def loads_strict(raw: str | bytes) -> Any:
         data = json.loads(raw)
     except RecursionError:
         raise _reject("nested too deeply", raw) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as error:
+        # Python refuses to convert integers of more than 4,300 digits (a plain ValueError).
+        raise _reject(f"a number is too long: {error}", raw) from None
     _check(data, 0, raw)
     return data
 

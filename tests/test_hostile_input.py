@@ -99,3 +99,21 @@ def test_operator_shapes_in_the_query_string_are_plain_strings(client, factory):
     )
     assert response.status_code == 200
     assert response.get_json() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "role"),
+    [
+        (REGISTER, None),
+        (LOGIN, None),
+        ("/api/v1/patients/me/logs", "patient"),
+        ("/api/v1/invitations", "provider"),
+    ],
+)
+def test_an_integer_too_long_to_convert_is_400(client, factory, mongo, path, role):
+    headers = factory.headers(factory.user(role)) if role else {}
+    users_before = mongo.users.count_documents({})
+    raw = b'{"email": "n@example.org", "value": ' + b"9" * 4301 + b"}"
+    body = assert_problem(post_raw(client, path, raw, headers=headers), 400)
+    assert "JSON" in body["detail"]
+    assert mongo.users.count_documents({}) == users_before

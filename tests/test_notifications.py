@@ -157,6 +157,24 @@ class TestInbox:
         problem(client.get(INBOX.format(other.pk), headers=headers), 404)
         assert mongo.notifications.find_one({"_id": nid})["read_at"] is None
 
+    def test_the_providers_copy_of_an_alert_is_not_the_patients_to_mark(
+        self, client, factory, mongo
+    ):
+        patient, pcp = factory.patient(), factory.provider()
+        factory.membership(patient, pcp)
+        nid = add_notification(mongo, patient, "alert:x", 10)
+        mongo.notifications.update_one(
+            {"_id": nid}, {"$set": {"recipient": pcp.pk, "kind": "alert"}}
+        )
+        url = f"{INBOX.format('me')}/{nid}/read"
+        problem(client.post(url, headers=factory.headers(patient)), 404)
+        assert mongo.notifications.find_one({"_id": nid})["read_at"] is None
+        # The provider marks nothing through the patient's inbox either.
+        problem(
+            client.post(url.replace("/me/", f"/{patient.pk}/"), headers=factory.headers(pcp)), 403
+        )
+        assert mongo.notifications.find_one({"_id": nid})["read_at"] is None
+
     def test_inbox_queries_use_indexes(self, client, factory, mongo):
         patient = factory.patient()
         add_notification(mongo, patient, "a", 10)

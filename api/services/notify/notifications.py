@@ -51,10 +51,15 @@ def devices(patient_id):
     return Device.objects(patient=patient_id).order_by("created_at", "id")
 
 
+def _patients_own(patient_id):
+    """The patient's inbox: notifications about the patient addressed to their providers
+    (an alert's copy for the PCP) are not in it, and cannot be read or marked through it."""
+    return Notification.objects(patient=patient_id, recipient__in=[None, patient_id])
+
+
 def inbox(patient_id, *, unread: bool = False):
-    """Newest first; `unread` keeps those not yet read. Notifications about the patient
-    addressed to their providers are not in it."""
-    query = Notification.objects(patient=patient_id, recipient__in=[None, patient_id])
+    """Newest first; `unread` keeps those not yet read."""
+    query = _patients_own(patient_id)
     if unread:
         query = query.filter(read_at=None)
     return query.order_by("-created_at", "-id")
@@ -63,8 +68,8 @@ def inbox(patient_id, *, unread: bool = False):
 def mark_read(*, patient_id, notification_id: str, now: datetime) -> Notification:
     """Idempotent: reading it again keeps the first `read_at`."""
     oid = _object_id(notification_id)
-    Notification.objects(pk=oid, patient=patient_id, read_at=None).update_one(set__read_at=now)
-    notification = Notification.objects(pk=oid, patient=patient_id).first()
+    _patients_own(patient_id).filter(pk=oid, read_at=None).update_one(set__read_at=now)
+    notification = _patients_own(patient_id).filter(pk=oid).first()
     if notification is None:
         raise NotFound()
     return notification
