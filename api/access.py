@@ -112,7 +112,8 @@ def _caregiver_scope(patient_id: ObjectId, who: Caller, now: datetime) -> Scope 
 
 
 def _relation(patient_id: ObjectId, who: Caller, now: datetime) -> Scope | None:
-    if who.id == patient_id:
+    # A provider's or an admin's own id names no patient records: "self" is for patients.
+    if who.id == patient_id and who.role == "patient":
         return Scope(patient_id, who, "self")
     if who.role == "provider":
         membership = CareTeamMember.objects(

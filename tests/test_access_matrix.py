@@ -243,6 +243,8 @@ OUTSIDERS = [
     "an ended member",
     "an admin",
     "a provider using me",
+    "a provider using their own id",
+    "an admin using their own id",
 ]
 TOKEN_PROBLEMS = [
     "no token",
@@ -262,6 +264,9 @@ def outsider(world: World, who: str) -> tuple[dict, str]:
         "an ended member": (world.headers(world.ended), pid),
         "an admin": (world.headers(world.admin), pid),
         "a provider using me": (world.headers(world.pcp), "me"),
+        # "self" is a patient's relation to their own records, never a provider's to itself.
+        "a provider using their own id": (world.headers(world.pcp), str(world.pcp.pk)),
+        "an admin using their own id": (world.headers(world.admin), str(world.admin.pk)),
     }[who]
 
 
