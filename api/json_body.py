@@ -2,7 +2,8 @@
 
 The stdlib parser accepts things MongoDB or the rest of the stack cannot take: lone UTF-16
 surrogates (unencodable, so the driver fails on write), NUL in keys, nesting deep enough
-to raise RecursionError, and integers too long to convert (a ValueError). Both Flask's `request.get_json` and webargs use `loads_strict`.
+to raise RecursionError, and integers too long to convert (a ValueError). Both Flask's
+`request.get_json` and webargs use `loads_strict`.
 """
 
 import json

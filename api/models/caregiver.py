@@ -27,15 +27,21 @@ class Grant(TimestampedDocument):
     # The last day the grant is in force, in the patient's time zone.
     expires_on = me.DateField()
     created_by = me.ObjectIdField(required=True)
+    # How the issuer stood to the patient ("self", "caregiver", "team"); a caregiver's own
+    # grant is `issued_under`, and ending that grant ends this one too.
+    issuer_relation = me.StringField(max_length=20)
+    issued_under = me.ObjectIdField()
     activated_at = me.DateTimeField()
     ended_at = me.DateTimeField()
     ended_by = me.ObjectIdField()
+    ended_reason = me.StringField(max_length=40)
 
     meta = {
         "collection": "caregiver_grants",
         "indexes": [
             {"fields": ["caregiver", "patient", "status"]},
             {"fields": ["patient", "status"]},
+            {"fields": ["issued_under", "status"], "sparse": True},
             {
                 "fields": ["code_hash"],
                 "unique": True,

@@ -41,9 +41,27 @@ def _grant(grant, patient, names, now) -> dict:
         "status": caregivers.status_of(grant, patient, now),
         "expires_on": grant.expires_on,
         "code_expires_at": grant.code_expires_at if grant.status == "pending" else None,
+        "issued_by": _issuer(grant, names),
         "created_at": grant.created_at,
         "activated_at": grant.activated_at,
         "ended_at": grant.ended_at,
+        "ended_reason": grant.ended_reason,
+    }
+
+
+def _issuer(grant, names) -> dict:
+    issuer = names.get(grant.created_by)
+    relation = grant.issuer_relation
+    if relation is None and issuer is not None:
+        relation = (
+            "self"
+            if grant.created_by == grant.patient
+            else ("team" if issuer.role == "provider" else "caregiver")
+        )
+    return {
+        "id": str(grant.created_by),
+        "name": issuer.name if issuer else None,
+        "relation": relation,
     }
 
 
@@ -76,7 +94,7 @@ class Caregivers(MethodView):
         page = list(
             grants.skip(pagination_parameters.first_item).limit(pagination_parameters.page_size)
         )
-        names = caregivers.caregivers_by_id(page)
+        names = caregivers.people_by_id(page)
         return [_grant(grant, scope.patient, names, now) for grant in page]
 
     @authenticated()

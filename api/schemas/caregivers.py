@@ -44,6 +44,19 @@ class GrantCaregiverSchema(Schema):
     name = ma.fields.String(allow_none=True)
 
 
+class GrantIssuerSchema(Schema):
+    id = ma.fields.String()
+    name = ma.fields.String(allow_none=True)
+    relation = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "enum": ["self", "caregiver", "team"],
+            "description": "How the issuer stood to the patient: the patient, a caregiver "
+            "with `manage` (ending their grant ends this one), or a provider on the team.",
+        },
+    )
+
+
 class GrantSchema(Schema):
     id = ma.fields.String()
     caregiver = ma.fields.Nested(GrantCaregiverSchema, allow_none=True)
@@ -52,9 +65,14 @@ class GrantSchema(Schema):
     status = ma.fields.String(metadata={"enum": GRANT_STATUSES_SHOWN})
     expires_on = ma.fields.Date(allow_none=True)
     code_expires_at = UtcDateTime(allow_none=True)
+    issued_by = ma.fields.Nested(GrantIssuerSchema)
     created_at = UtcDateTime()
     activated_at = UtcDateTime(allow_none=True)
     ended_at = UtcDateTime(allow_none=True)
+    ended_reason = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "`issuer_ended`: ended because its issuer's grant ended."},
+    )
 
 
 class RedeemSchema(Schema):

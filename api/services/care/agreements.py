@@ -20,7 +20,14 @@ from mongoengine.errors import NotUniqueError
 
 from api import transactions
 from api.access import Need, Scope
-from api.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed, field_error
+from api.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+    field_error,
+)
 from api.models.agreement import Agreement, AgreementContent, AgreementVersion
 from api.services.care import agreement_templates
 from api.services.care.agreement_content import CONTENT_FIELDS, build_content, content_data, ids_in
@@ -295,6 +302,10 @@ def _accept(scope: Scope, agreement: Agreement, minor_age: int, now: datetime) -
             "permission must accept it.",
             current_status=agreement.status,
         )
+    proposer = agreement.revision_proposed_by or agreement.proposed_by
+    if scope.relation != "self" and scope.caller.id in (proposer, agreement.author):
+        # Otherwise a provider holding a caregiver grant would both propose and consent.
+        raise Forbidden("Whoever proposed an agreement cannot accept it on the patient's behalf.")
     content: AgreementContent = agreement.revision or agreement.content
     if content.start_on is None:
         content.start_on = _local_today(scope.patient, now)

@@ -12,9 +12,11 @@ from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from mongoengine.queryset.visitor import Q
 
 from api.access import Scope, grant_in_force
 from api.errors import Conflict, Forbidden, NotFound, field_error
+from api.models.care_team import CareTeamMember
 from api.models.caregiver import PERMISSIONS, Grant
 from api.models.user import User
 from api.services.common.codes import code_hash, new_code
@@ -93,6 +95,8 @@ def issue(
         code_expires_at=now + timedelta(days=CODE_VALID_DAYS),
         expires_on=expires_on,
         created_by=scope.caller.id,
+        issuer_relation=scope.relation,
+        issued_under=scope.grant.pk if scope.relation == "caregiver" else None,
         created_at=now,
     )
     grant.save(force_insert=True)
@@ -109,6 +113,13 @@ def redeem(caregiver_id: ObjectId, code: str, *, now: datetime) -> tuple[Grant, 
     if grant.patient == caregiver_id:
         raise field_error(
             "code", "This code opens your own records; give it to the person who cares for you."
+        )
+    if grant.created_by == caregiver_id:
+        raise field_error("code", "You issued this code; give it to the person it is for.")
+    if _on_the_team(grant.patient, caregiver_id, since=grant.created_at):
+        raise field_error(
+            "code",
+            "A provider on the patient's care team cannot also be their caregiver.",
         )
     patient = User.objects(pk=grant.patient, role="patient").first()
     if patient is None:
@@ -134,6 +145,19 @@ def redeem(caregiver_id: ObjectId, code: str, *, now: datetime) -> tuple[Grant, 
     return grant, patient
 
 
+def _on_the_team(patient_id: ObjectId, provider_id: ObjectId, *, since: datetime) -> bool:
+    """Is the provider on the patient's care team, or were they when the grant was issued?
+
+    A provider who could issue a code for a minor must not hold the guardian's powers over
+    the same child, not even by leaving the team before redeeming it.
+    """
+    return bool(
+        CareTeamMember.objects(patient=patient_id, provider=provider_id)
+        .filter(Q(open=True) | Q(ended_at=None) | Q(ended_at__gte=since))
+        .count()
+    )
+
+
 def dependants(caregiver_id: ObjectId, *, now: datetime) -> list[tuple[Grant, User]]:
     """The patients the caller acts for today, oldest grant first (the family switcher)."""
     grants = list(Grant.objects(caregiver=caregiver_id, status="active").order_by("created_at"))
@@ -153,9 +177,11 @@ def grants_of(scope: Scope):
     return Grant.objects(patient=scope.patient_id).order_by("-created_at", "-id")
 
 
-def caregivers_by_id(grants) -> dict[ObjectId, User]:
-    ids = [g.caregiver for g in grants if g.caregiver is not None]
-    return {u.pk: u for u in User.objects(pk__in=ids).only("name")}
+def people_by_id(grants) -> dict[ObjectId, User]:
+    """The caregivers and the issuers of these grants, by id (names only)."""
+    ids = {g.caregiver for g in grants if g.caregiver is not None}
+    ids |= {g.created_by for g in grants}
+    return {u.pk: u for u in User.objects(pk__in=list(ids)).only("name", "role")}
 
 
 def end(scope: Scope, grant_id: str, *, minor_age: int, now: datetime) -> Grant:
@@ -178,8 +204,38 @@ def end(scope: Scope, grant_id: str, *, minor_age: int, now: datetime) -> Grant:
     )
     if not ended:
         raise Conflict("This grant has already ended.")
+    end_issued_under(grant, ended_by=scope.caller.id, now=now)
     grant.reload()
     return grant
+
+
+def end_issued_under(grant: Grant, *, ended_by: ObjectId, now: datetime) -> int:
+    """End every pending or active grant the ended one issued, and theirs in turn: a code a
+    revoked caregiver handed out must not open the records after them."""
+    ended, issuers = 0, [grant]
+    while issuers:
+        ids = [g.pk for g in issuers]
+        issued = list(Grant.objects(patient=grant.patient, status__in=_OPEN, issued_under__in=ids))
+        legacy = [g.caregiver for g in issuers if g.caregiver is not None]
+        # Grants stored before `issued_under` existed name only their issuer.
+        issued += Grant.objects(
+            patient=grant.patient,
+            status__in=_OPEN,
+            issued_under=None,
+            issuer_relation=None,
+            created_by__in=legacy,
+        )
+        if not issued:
+            break
+        ended += Grant.objects(pk__in=[g.pk for g in issued], status__in=_OPEN).update(
+            set__status="ended",
+            set__ended_at=now,
+            set__ended_by=ended_by,
+            set__ended_reason="issuer_ended",
+            set__updated_at=now,
+        )
+        issuers = [g for g in issued if g.status == "active"]
+    return ended
 
 
 def end_all_for_patient(patient_id: ObjectId, now: datetime) -> int:
