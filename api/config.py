@@ -56,7 +56,16 @@ def load_settings(environ=None, overrides=None) -> dict:
         "PUSH_WEBHOOK_URL": environ.get("PUSH_WEBHOOK_URL"),
         "PUSH_WEBHOOK_SECRET": environ.get("PUSH_WEBHOOK_SECRET"),
         "PUSH_TIMEOUT_S": _int(environ, "PUSH_TIMEOUT_S", 5),
-        "PUSH_MAX_ATTEMPTS": _int(environ, "PUSH_MAX_ATTEMPTS", 4),
+        "PUSH_MAX_ATTEMPTS": _int(environ, "PUSH_MAX_ATTEMPTS", 8),
+        "OUTBOX_BACKOFF_S": _int(environ, "OUTBOX_BACKOFF_S", 15),
+        "SMTP_URL": environ.get("SMTP_URL"),
+        "SMTP_TIMEOUT_S": _int(environ, "SMTP_TIMEOUT_S", 10),
+        "MAIL_FROM": environ.get("MAIL_FROM", "CarePact <no-reply@carepact.localhost>"),
+        "MAIL_DIR": environ.get("MAIL_DIR", "var/mail"),
+        "MAIL_MAX_ATTEMPTS": _int(environ, "MAIL_MAX_ATTEMPTS", 10),
+        # Tests only: every scheduled job runs at least this often (seconds), so a test sees
+        # the deployed worker deliver without waiting minutes.
+        "JOBS_TEST_INTERVAL_S": _int(environ, "JOBS_TEST_INTERVAL_S", 0),
         "FCM_PROJECT_ID": environ.get("FCM_PROJECT_ID"),
         "FCM_CREDENTIALS_FILE": environ.get("FCM_CREDENTIALS_FILE"),
         "FCM_BASE_URL": environ.get("FCM_BASE_URL", "https://fcm.googleapis.com"),
@@ -74,6 +83,8 @@ def load_settings(environ=None, overrides=None) -> dict:
 
 def check_settings(settings: dict) -> None:
     """Refuse configurations that must never run; production is strict about its secret."""
+    if settings.get("JOBS_TEST_INTERVAL_S") and settings["CAREPACT_ENV"] != "test":
+        raise ConfigError("JOBS_TEST_INTERVAL_S is for tests only (CAREPACT_ENV=test)")
     if settings["CAREPACT_ENV"] != "production":
         return
     if settings.get("PASSWORD_HASH_PROFILE") != "standard":

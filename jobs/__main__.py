@@ -10,25 +10,27 @@ import logging
 import signal
 import sys
 import time
+from datetime import timedelta
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from api import create_app, metrics
+from api import db, metrics
 from api.clock import utcnow
-from api.config import ConfigError
-from api.observability import job_run
+from api.config import ConfigError, load_settings
+from api.observability import configure_logging, job_run
 from jobs import tasks  # noqa: F401 - registers the jobs
+from jobs.context import Worker, worker_from_settings
 from jobs.registry import JOBS, Job
 
 log = logging.getLogger("carepact.jobs")
 
 
-def run_job(job: Job, now=None) -> dict:
+def run_job(job: Job, worker: Worker, now=None) -> dict:
     with job_run(job.name):
         started = time.perf_counter()
         now = now or utcnow()
         try:
-            counts = job.run(now) or {}
+            counts = job.run(now, worker) or {}
         except Exception:
             metrics.job_finished(job.name, time.perf_counter() - started, None)
             log.exception("job failed", extra={"fields": {"job": job.name}})
@@ -40,22 +42,31 @@ def run_job(job: Job, now=None) -> dict:
         return counts
 
 
-def run_once() -> int:
-    failures = sum(1 for job in JOBS if run_job(job).get("failed"))
+def run_once(worker: Worker) -> int:
+    failures = sum(1 for job in JOBS if run_job(job, worker).get("failed"))
     return 1 if failures else 0
 
 
-def run_forever() -> int:
+def trigger_args(job: Job, test_interval_s: int) -> dict:
+    """The job's schedule; in tests (JOBS_TEST_INTERVAL_S) no interval is longer than that."""
+    if job.trigger != "interval" or not test_interval_s:
+        return job.trigger_args
+    if timedelta(**job.trigger_args) <= timedelta(seconds=test_interval_s):
+        return job.trigger_args
+    return {"seconds": test_interval_s}
+
+
+def run_forever(worker: Worker) -> int:
     scheduler = BlockingScheduler(timezone="UTC")
     for job in JOBS:
         scheduler.add_job(
             run_job,
             job.trigger,
-            args=[job],
+            args=[job, worker],
             id=job.name,
             max_instances=1,
             coalesce=True,
-            **job.trigger_args,
+            **trigger_args(job, worker.settings["JOBS_TEST_INTERVAL_S"]),
         )
 
     def shutdown(*_signal):
@@ -74,12 +85,14 @@ def main(argv=None) -> int:
     parser.add_argument("--once", action="store_true", help="run every job once, then exit")
     args = parser.parse_args(argv)
     try:
-        app = create_app()
-    except ConfigError as error:
+        settings = load_settings()
+        worker = worker_from_settings(settings)
+    except (ConfigError, ValueError) as error:
         print(f"CarePact jobs worker refuses to start: {error}", file=sys.stderr)
         return 1
-    with app.app_context():
-        return run_once() if args.once else run_forever()
+    configure_logging(settings["LOG_LEVEL"])
+    db.connect(settings["MONGODB_URI"], settings["MONGODB_TIMEOUT_MS"])
+    return run_once(worker) if args.once else run_forever(worker)
 
 
 if __name__ == "__main__":

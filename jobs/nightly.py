@@ -15,6 +15,7 @@ from api.models.user import User
 from api.services.care import checkups
 from api.services.common import local_days
 from api.services.tracking import adherence
+from jobs.context import Worker
 from jobs.registry import job
 
 BATCH = 500
@@ -57,5 +58,5 @@ def _as_datetime(day):
 
 
 @job("nightly_close", "interval", minutes=15)
-def run(now) -> dict:
+def run(now, worker: Worker) -> dict:
     return close_days(now)

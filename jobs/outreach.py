@@ -7,19 +7,16 @@ makes it one per (patient, item) however many workers send it, however often.
 
 from datetime import datetime
 
-from flask import current_app
-
 from api.db import IN_BATCH, find_in
 from api.models.notification import Notification
 from api.models.user import User
 from api.services.care import education
 from api.services.clinic import campaigns, population
-from api.services.notify import push
 from api.services.notify.push import Channel
 from api.services.reminders import dispatch
 from api.services.reminders.planning import quiet_until
+from jobs.context import Worker
 from jobs.registry import job
-from jobs.reminders import WORKER
 
 NUDGE_AFTER_DAYS = 7
 
@@ -88,16 +85,15 @@ def nudge_education(now: datetime, channel: Channel) -> dict:
 
 
 @job("deliver_campaigns", "interval", minutes=1)
-def deliver(now) -> dict:
-    channel = push.channel_from_config(current_app.config)
-    return campaigns.deliver_due(now=now, worker=WORKER, channel=channel)
+def deliver(now, worker: Worker) -> dict:
+    return campaigns.deliver_due(now=now, worker=worker.name, channel=worker.push)
 
 
 @job("education_nudges", "interval", hours=1)
-def nudge(now) -> dict:
-    return nudge_education(now, push.channel_from_config(current_app.config))
+def nudge(now, worker: Worker) -> dict:
+    return nudge_education(now, worker.push)
 
 
 @job("population_snapshot", "cron", hour=0, minute=30)
-def snapshot(now) -> dict:
+def snapshot(now, worker: Worker) -> dict:
     return population.take_snapshots(now=now)

@@ -10,7 +10,9 @@ from pymongo.uri_parser import parse_uri
 from api import create_app, db
 from api.extensions import limiter
 from devserver.embedded import EmbeddedMongo
+from jobs.context import worker_from_settings
 from tests.factories import Factory
+from tests.smtp_server import SmtpServer
 
 
 def pytest_addoption(parser):
@@ -82,5 +84,29 @@ def mongo(app):
 
 
 @pytest.fixture
+def worker(app):
+    """What `python -m jobs` hands each job, built from the test app's settings."""
+    return worker_from_settings(dict(app.config), name="test-worker")
+
+
+@pytest.fixture
 def factory(app):
     return Factory(app)
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on a free 127.0.0.1 port; what arrives is collected.
+
+    - `smtp_server.messages`: every `Received` (`.mail_from`, `.rcpt_tos`, `.to`, `.subject`,
+      `.text`, `.message`: the parsed `email.message.EmailMessage`), in arrival order;
+      `smtp_server.to(address)` those for one recipient.
+    - `smtp_server.deliver_outbox(now=None)`: run the worker's send_outbox job once in this
+      process (real SMTP to this server); returns its counts, e.g. `{"mail_sent": 1}`.
+    - `smtp_server.settings`: `{"SMTP_URL", "MAIL_FROM"}` for an app config or the env of a
+      `python -m jobs` subprocess; then `smtp_server.wait_for(count, timeout=10)`.
+    - `smtp_server.refuse_with = "550 No such user"` (or a 4xx) refuses every recipient.
+    """
+    server = SmtpServer().start()
+    yield server
+    server.stop()

@@ -14,6 +14,7 @@ from api.models import (  # noqa: F401
     medication,
     message,
     notification,
+    outbox,
     panel,
     population,
     reminder,

@@ -53,6 +53,7 @@ class PushResult:
     unregistered: bool = False
     error: str | None = None
     attempts: int = 1
+    transient: bool = False  # worth another try later (timeouts, 5xx)
 
 
 class Channel(Protocol):
@@ -119,7 +120,8 @@ def with_retries(
             result = attempt()
         except TransientError as error:
             if number == max_attempts:
-                return PushResult(False, error=f"{error} after {number} attempts", attempts=number)
+                reason = f"{error} after {number} attempts" if number > 1 else str(error)
+                return PushResult(False, error=reason, attempts=number, transient=True)
             sleep(min(BACKOFF_BASE_S * 2 ** (number - 1), BACKOFF_MAX_S))
             continue
         return PushResult(result.ok, result.unregistered, result.error, attempts=number)
@@ -300,11 +302,13 @@ def _unregistered(reply: HttpReply) -> bool:
     return reply.status == 404 or "UNREGISTERED" in codes
 
 
-def channel_from_config(config, *, sleep=time.sleep) -> Channel:
-    """The channel `PUSH_CHANNEL` names, configured from the app's settings."""
+def channel_from_config(config, *, sleep=time.sleep, attempts: int = 1) -> Channel:
+    """The channel `PUSH_CHANNEL` names, configured from the settings.
+
+    One attempt per send by default: the outbox retries later with backoff, so a worker
+    never sleeps on one push while others wait."""
     name = config.get("PUSH_CHANNEL", "log")
     timeout = config.get("PUSH_TIMEOUT_S", 5)
-    attempts = config.get("PUSH_MAX_ATTEMPTS", 4)
     if name == "log":
         return LogChannel()
     if name == "webhook":
