@@ -133,13 +133,13 @@ def test_a_failed_command_under_a_fail_point_is_counted(client, factory, mongo):
     assert value(after, "carepact_db_up") == 1
 
 
-def test_job_runs_failures_and_what_they_did_are_counted(client, factory):
+def test_job_runs_failures_and_what_they_did_are_counted(client, factory, worker):
     plan(factory, goals=(WALK,))
     planning = next(job for job in JOBS if job.name == "plan_reminders")
-    broken = Job("broken_for_the_test", lambda now: 1 / 0, "interval", {})
+    broken = Job("broken_for_the_test", lambda now, worker: 1 / 0, "interval", {})
     before = scrape(client)
-    counts = run_job(planning)
-    assert run_job(broken) == {"failed": True}
+    counts = run_job(planning, worker)
+    assert run_job(broken, worker) == {"failed": True}
     after = scrape(client)
 
     def moved(name, **labels):
