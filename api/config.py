@@ -51,6 +51,7 @@ def load_settings(environ=None, overrides=None) -> dict:
         ),
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_BODY_BYTES", 1024 * 1024),
         "LOGIN_RATE_LIMIT": environ.get("LOGIN_RATE_LIMIT", "5 per 5 minutes"),
+        "LOGIN_ADDRESS_RATE_LIMIT": environ.get("LOGIN_ADDRESS_RATE_LIMIT", "20 per 5 minutes"),
         "MINOR_AGE": _int(environ, "MINOR_AGE", 16),
         "PUSH_CHANNEL": environ.get("PUSH_CHANNEL", "log"),
         "PUSH_WEBHOOK_URL": environ.get("PUSH_WEBHOOK_URL"),

@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 
 from api import create_app
-from api.extensions import limiter
 from tests.factories import PASSWORD
 from tests.test_foundation import assert_problem
 
@@ -310,69 +309,6 @@ class TestPasswordChange:
         response = client.post("/api/v1/me/password", json=body, headers=factory.headers(patient))
         assert field in assert_problem(response, 422)["errors"]
         assert mongo.revocations.count_documents({}) == 0
-
-
-class TestLoginRateLimit:
-    """LOGIN_RATE_LIMIT is 5 failures per 5 minutes, per account and per client address."""
-
-    def test_repeated_failures_for_one_account_are_429_with_retry_after(self, client, factory):
-        patient = factory.patient()
-        for n in range(5):
-            assert_problem(login(client, patient.email, "wrong", address=f"10.1.0.{n}"), 401)
-        # Even the right password, from a fresh address, waits now: the account is locked.
-        limited = login(client, patient.email.upper(), address="10.1.0.99")
-        body = assert_problem(limited, 429)
-        assert int(limited.headers["Retry-After"]) > 0
-        assert "Traceback" not in str(body)
-        # Another account from another address is unaffected.
-        assert login(client, factory.patient().email, address="10.1.1.1").status_code == 200
-
-    def test_repeated_failures_from_one_address_are_429(self, client, factory):
-        for n in range(5):
-            assert_problem(login(client, f"nobody{n}@example.org", "x", address="10.2.0.1"), 401)
-        someone = factory.patient()
-        limited = login(client, someone.email, address="10.2.0.1")
-        assert_problem(limited, 429)
-        assert int(limited.headers["Retry-After"]) > 0
-        assert login(client, someone.email, address="10.2.0.2").status_code == 200
-
-    def test_successful_logins_are_not_counted(self, client, factory):
-        patient = factory.patient()
-        for _ in range(8):
-            assert login(client, patient.email, address="10.3.0.1").status_code == 200
-        for _ in range(4):
-            assert_problem(login(client, patient.email, "wrong", address="10.3.0.1"), 401)
-        assert login(client, patient.email, address="10.3.0.1").status_code == 200
-
-    def test_invalid_bodies_are_not_counted(self, client, factory):
-        patient = factory.patient()
-        for _ in range(8):
-            assert_problem(client.post(LOGIN, json={"email": patient.email}), 422)
-        assert login(client, patient.email).status_code == 200
-
-    def test_the_limit_is_shared_by_two_apps_on_one_database(
-        self, app, app_config, client, mongo, factory
-    ):
-        patient = factory.patient()
-        for n in range(3):
-            assert_problem(login(client, patient.email, "wrong", address=f"10.4.0.{n}"), 401)
-        # The counters live in the database, where every worker on every host sees them.
-        assert mongo.counters.count_documents({}) + mongo.windows.count_documents({}) > 0
-        second = create_app(app_config)
-        other_client = second.test_client()
-        for n in range(2):
-            assert_problem(login(other_client, patient.email, "wrong", address=f"10.4.1.{n}"), 401)
-        assert_problem(login(other_client, patient.email, address="10.4.2.1"), 429)
-        assert_problem(login(client, patient.email, address="10.4.2.2"), 429)
-        limiter.storage.close()
-
-    def test_the_limit_is_configurable(self, app_config, factory):
-        app = create_app({**app_config, "LOGIN_RATE_LIMIT": "2 per minute"})
-        client = app.test_client()
-        patient = factory.patient()
-        for _ in range(2):
-            assert_problem(login(client, patient.email, "wrong"), 401)
-        assert_problem(login(client, patient.email), 429)
 
 
 class TestProviders:

@@ -12,10 +12,12 @@ from api.services.identity.accounts import normalise_email
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens.")
 
 
-def _login_account_key() -> str:
+def _login_account_address_key() -> str:
+    """One account from one address: a guesser's budget; others' guesses never lock it."""
     body = request.get_json(silent=True)
     email = body.get("email") if isinstance(body, dict) else None
-    return "login-account:" + (normalise_email(email) if isinstance(email, str) else "-")
+    account = normalise_email(email) if isinstance(email, str) else "-"
+    return f"login-account:{account}:{request.remote_addr or '-'}"
 
 
 def _login_address_key() -> str:
@@ -24,6 +26,10 @@ def _login_address_key() -> str:
 
 def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _login_address_limit() -> str:
+    return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"]
 
 
 def _failed(response) -> bool:
@@ -42,12 +48,16 @@ def register(data):
 
 @blp.route("/login", methods=["POST"])
 @blp.doc(security=[])
-@limiter.limit(_login_limit, key_func=_login_account_key, deduct_when=_failed)
-@limiter.limit(_login_limit, key_func=_login_address_key, deduct_when=_failed)
+@limiter.limit(_login_limit, key_func=_login_account_address_key, deduct_when=_failed)
+@limiter.limit(_login_address_limit, key_func=_login_address_key, deduct_when=_failed)
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, description="The email or password is not correct.")
-@blp.alt_response(429, description="Too many failed attempts; see Retry-After.")
+@blp.alt_response(
+    429,
+    description="Too many failed attempts from this address, or for this account from "
+    "anywhere (a growing delay); see Retry-After.",
+)
 def login(data):
     """Exchange an email and password for an access and a refresh token."""
     return sessions.login(**data)

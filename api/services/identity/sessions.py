@@ -1,20 +1,31 @@
 """Signing in and out, refreshing, and changing a password."""
 
+from datetime import datetime
+
 from bson import ObjectId
 
+from api.clock import utcnow
 from api.errors import Unauthorized, ValidationFailed
 from api.models.user import User
-from api.services.identity import accounts, tokens
+from api.services.identity import accounts, login_throttle, tokens
 from api.services.identity.passwords import hash_password, verify_password
 
 INVALID_LOGIN = "The email or password is not correct."
 
 
-def login(*, email: str, password: str) -> dict:
-    """One message, and the same work, whether the email or the password is wrong."""
+def login(*, email: str, password: str, now: datetime | None = None) -> dict:
+    """One message, and the same work, whether the email or the password is wrong.
+
+    An account's failures from every address slow its next attempts (`login_throttle`).
+    """
+    now = now or utcnow()
+    account = accounts.normalise_email(email)
+    login_throttle.check(account, now)
     user = accounts.find_by_email(email)
     if not verify_password(user.password_hash if user else None, password) or user is None:
+        login_throttle.failed(account, now)
         raise Unauthorized(INVALID_LOGIN)
+    login_throttle.succeeded(account)
     return tokens.issue_pair(user)
 
 
