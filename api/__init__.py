@@ -1,10 +1,12 @@
 """CarePact API: `create_app(config=None)` builds the Flask app."""
 
+import logging
+
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import db
-from api.config import load_settings
+from api.config import load_settings, secret_weakness
 from api.extensions import api, jwt, limiter, spec_kwargs
 from api.http_headers import register_response_headers
 from api.idempotency import register_idempotency
@@ -46,6 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(API_SETTINGS)
     app.config.update(settings)
     configure_logging(app.config["LOG_LEVEL"])
+    warn_of_a_weak_secret(app.config)
     db.connect(app.config["MONGODB_URI"], app.config["MONGODB_TIMEOUT_MS"])
     register_extensions(app)
     register_blueprints(app)
@@ -54,6 +57,17 @@ def create_app(config: dict | None = None) -> Flask:
     register_idempotency(app)
     register_commands(app)
     return app
+
+
+def warn_of_a_weak_secret(config) -> None:
+    """Development may sign with the public development secret, but says so at start."""
+    weakness = secret_weakness(config["JWT_SECRET_KEY"])
+    if weakness and config["CAREPACT_ENV"] == "development":
+        logging.getLogger("carepact.config").warning(
+            "JWT_SECRET_KEY %s: tokens are signed with a secret anyone can know; "
+            "never expose this server (production refuses to start with it)",
+            weakness,
+        )
 
 
 def trust_proxies(app: Flask, hops: int) -> None:

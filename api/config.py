@@ -4,13 +4,38 @@ Every setting is read here and nowhere else; the README's configuration table li
 `create_app(config)` may override any of them (tests do).
 """
 
+import math
 import os
+import re
+from collections import Counter
 from datetime import timedelta
 
 ENVIRONMENTS = ("development", "test", "production")
+# Where the development secret and the light password hashes may be used.
+RELAXED_ENVIRONMENTS = ("development", "test")
 DEVELOPMENT_SECRET = "carepact-development-secret-do-not-use-in-production"  # noqa: S105  # nosec B105
-KNOWN_DEFAULT_SECRETS = {DEVELOPMENT_SECRET, "secret", "changeme", "change-me", "jwt-secret"}
+# Defaults found in tutorials, templates and this repository; any secret containing one of
+# them (in any case, with any punctuation) is a variant of it.
+KNOWN_DEFAULT_SECRETS = (
+    DEVELOPMENT_SECRET,
+    "secret",
+    "changeme",
+    "change-me",
+    "jwt-secret",
+    "password",
+    "carepact",
+    "default",
+    "replace-me",
+    "your-key",
+    "example",
+)
 MIN_SECRET_LENGTH = 32
+# Estimated from the secret's own characters: a random 32-character hex or base64 secret
+# passes, a repeated or dictionary phrase does not.
+MIN_SECRET_BITS_PER_CHAR = 2.5
+MIN_SECRET_BITS = 80
+# Share of its 3-character runs a secret may repeat ("0123456789" * 5 repeats most).
+MAX_REPEATED_TRIGRAMS = 0.4
 DEFAULT_MONGODB_URI = "mongodb://127.0.0.1:27027/carepact?directConnection=true"
 
 
@@ -31,7 +56,8 @@ def _int(environ, name, default):
 def load_settings(environ=None, overrides=None) -> dict:
     environ = os.environ if environ is None else environ
     overrides = overrides or {}
-    env_name = overrides.get("CAREPACT_ENV") or environ.get("CAREPACT_ENV", "development")
+    # Unset means production: the relaxed environments must be asked for by name.
+    env_name = overrides.get("CAREPACT_ENV") or environ.get("CAREPACT_ENV") or "production"
     if env_name not in ENVIRONMENTS:
         raise ConfigError(
             f"CAREPACT_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env_name!r}"
@@ -44,7 +70,7 @@ def load_settings(environ=None, overrides=None) -> dict:
         "MONGODB_TIMEOUT_MS": _int(environ, "MONGODB_TIMEOUT_MS", 3000),
         "READY_TIMEOUT_MS": _int(environ, "READY_TIMEOUT_MS", 1500),
         "JWT_SECRET_KEY": environ.get("JWT_SECRET_KEY")
-        or (None if env_name == "production" else DEVELOPMENT_SECRET),
+        or (DEVELOPMENT_SECRET if env_name in RELAXED_ENVIRONMENTS else None),
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=_int(environ, "ACCESS_TOKEN_TTL", 900)),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(
             seconds=_int(environ, "REFRESH_TOKEN_TTL", 30 * 24 * 3600)
@@ -82,23 +108,47 @@ def load_settings(environ=None, overrides=None) -> dict:
     return settings
 
 
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def secret_weakness(secret: str | None) -> str | None:
+    """Why a signing secret is unfit for production, or None when it looks random."""
+    if not secret:
+        return "is not set"
+    letters = _letters(secret)
+    if any(_letters(default) in letters for default in KNOWN_DEFAULT_SECRETS):
+        return "is a known default or a variant of one"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"is too short ({len(secret)} characters; at least {MIN_SECRET_LENGTH})"
+    counts = Counter(secret)
+    per_char = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
+    trigrams = [secret[i : i + 3] for i in range(len(secret) - 2)]
+    repeats = 1 - len(set(trigrams)) / len(trigrams)
+    if (
+        per_char < MIN_SECRET_BITS_PER_CHAR
+        or per_char * len(secret) < MIN_SECRET_BITS
+        or repeats > MAX_REPEATED_TRIGRAMS
+    ):
+        return "is too low in entropy (repeated or patterned characters)"
+    return None
+
+
 def check_settings(settings: dict) -> None:
-    """Refuse configurations that must never run; production is strict about its secret."""
+    """Refuse configurations that must never run; outside development and test, a weak
+    signing secret is refused."""
     if settings.get("JOBS_TEST_INTERVAL_S") and settings["CAREPACT_ENV"] != "test":
         raise ConfigError("JOBS_TEST_INTERVAL_S is for tests only (CAREPACT_ENV=test)")
-    if settings["CAREPACT_ENV"] != "production":
+    if settings["CAREPACT_ENV"] in RELAXED_ENVIRONMENTS:
         return
     if settings.get("PASSWORD_HASH_PROFILE") != "standard":
         raise ConfigError("production hashes passwords with the standard argon2id profile")
-    secret = settings.get("JWT_SECRET_KEY") or ""
-    if not secret:
-        raise ConfigError("JWT_SECRET_KEY is not set; production needs a random secret")
-    if secret in KNOWN_DEFAULT_SECRETS:
-        raise ConfigError("JWT_SECRET_KEY is a known default; production needs a random secret")
-    if len(secret) < MIN_SECRET_LENGTH:
+    weakness = secret_weakness(settings.get("JWT_SECRET_KEY"))
+    if weakness:
         raise ConfigError(
-            f"JWT_SECRET_KEY is too short ({len(secret)} characters); "
-            f"production needs at least {MIN_SECRET_LENGTH}"
+            f"JWT_SECRET_KEY {weakness}; production needs a random secret of at least "
+            f"{MIN_SECRET_LENGTH} characters, e.g. `python -c 'import secrets; "
+            f"print(secrets.token_urlsafe(48))'` (or set CAREPACT_ENV=development)"
         )
     metrics_token = settings.get("METRICS_TOKEN")
     if metrics_token and len(metrics_token) < MIN_SECRET_LENGTH:

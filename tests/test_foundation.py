@@ -15,7 +15,7 @@ from api.errors import PROBLEM_JSON
 from devserver.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-STRONG_SECRET = "x" * 48
+STRONG_SECRET = "Jx3vQ9-tLw2Rb8nZ_kd5HyP4mGs7Ae1UcVf6oWq0XiEr"
 
 
 def assert_problem(response, status):
@@ -43,13 +43,33 @@ class TestConfiguration:
         )
         assert production.config["CAREPACT_ENV"] == "production"
 
-    @pytest.mark.parametrize("secret", [None, "", "short-secret", DEVELOPMENT_SECRET, "changeme"])
-    def test_production_refuses_a_missing_short_or_default_secret(self, secret):
-        environ = {"CAREPACT_ENV": "production"}
+    @pytest.mark.parametrize(
+        "secret",
+        [
+            None,
+            "",
+            "short-secret",
+            DEVELOPMENT_SECRET,
+            "changeme",
+            DEVELOPMENT_SECRET.upper() + "-2",
+            "Change_Me!" * 5,
+            "x" * 48,
+            "0123456789" * 5,
+            "ab" * 30,
+        ],
+    )
+    @pytest.mark.parametrize("env", [{"CAREPACT_ENV": "production"}, {}])
+    def test_production_refuses_a_missing_short_weak_or_default_secret(self, secret, env):
+        environ = dict(env)
         if secret is not None:
             environ["JWT_SECRET_KEY"] = secret
         with pytest.raises(ConfigError, match="JWT_SECRET_KEY"):
             load_settings(environ)
+
+    def test_an_unset_environment_is_production(self):
+        settings = load_settings({"JWT_SECRET_KEY": STRONG_SECRET})
+        assert settings["CAREPACT_ENV"] == "production"
+        assert settings["PASSWORD_HASH_PROFILE"] == "standard"
 
     def test_production_refuses_the_light_password_hash_profile(self):
         with pytest.raises(ConfigError, match="argon2id"):
@@ -61,23 +81,36 @@ class TestConfiguration:
 
     def test_settings_come_from_the_environment(self):
         settings = load_settings(
-            {"MONGODB_URI": "mongodb://db.example:27017/cp", "ACCESS_TOKEN_TTL": "60", "PORT": "1"}
+            {
+                "MONGODB_URI": "mongodb://db.example:27017/cp",
+                "ACCESS_TOKEN_TTL": "60",
+                "PORT": "1",
+                "JWT_SECRET_KEY": STRONG_SECRET,
+            }
         )
         assert settings["MONGODB_URI"] == "mongodb://db.example:27017/cp"
         assert settings["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds() == 60
 
     def test_bad_numbers_and_environments_are_refused(self):
         with pytest.raises(ConfigError, match="ACCESS_TOKEN_TTL"):
-            load_settings({"ACCESS_TOKEN_TTL": "soon"})
+            load_settings({"ACCESS_TOKEN_TTL": "soon", "CAREPACT_ENV": "test"})
         with pytest.raises(ConfigError, match="CAREPACT_ENV"):
             load_settings({"CAREPACT_ENV": "staging"})
 
-    def test_wsgi_exits_non_zero_with_a_clear_message_in_production(self):
-        env = {"CAREPACT_ENV": "production", "JWT_SECRET_KEY": "too-short", "PATH": "/usr/bin"}
+    @pytest.mark.parametrize(
+        "env",
+        [
+            {"CAREPACT_ENV": "production", "JWT_SECRET_KEY": "too-short"},
+            # The public development secret is not a default anywhere but development.
+            {"JWT_SECRET_KEY": DEVELOPMENT_SECRET},
+            {},
+        ],
+    )
+    def test_wsgi_exits_non_zero_with_a_clear_message_outside_development(self, env):
         result = subprocess.run(
             [sys.executable, "-c", "import wsgi"],
             cwd=ROOT,
-            env=env,
+            env={**env, "PATH": "/usr/bin"},
             capture_output=True,
             text=True,
             timeout=60,
@@ -86,6 +119,21 @@ class TestConfiguration:
         assert "refuses to start" in result.stderr
         assert "JWT_SECRET_KEY" in result.stderr
         assert "Traceback" not in result.stderr
+
+    def test_development_warns_of_its_public_secret_at_start(self, mongo_uri):
+        env = {"CAREPACT_ENV": "development", "MONGODB_URI": mongo_uri, "PATH": "/usr/bin"}
+        result = subprocess.run(
+            [sys.executable, "-c", "from api import create_app; create_app()"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        [warning] = [json.loads(line) for line in result.stderr.splitlines() if "JWT" in line]
+        assert warning["level"] == "WARNING"
+        assert "anyone can know" in warning["msg"]
 
 
 class TestHealth:

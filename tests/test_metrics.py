@@ -215,7 +215,7 @@ def test_a_scrape_while_the_database_is_away_answers_and_counts_the_outage():
 
 
 def test_production_refuses_a_guessable_metrics_token():
-    strong = "x" * 40
+    strong = "Jx3vQ9-tLw2Rb8nZ_kd5HyP4mGs7Ae1UcVf6oWq0XiEr"
     with pytest.raises(ConfigError, match="METRICS_TOKEN"):
         load_settings(
             {"CAREPACT_ENV": "production", "JWT_SECRET_KEY": strong, "METRICS_TOKEN": "metrics"}
