@@ -74,11 +74,8 @@ def make_app(uri: str):
     return create_app({"CAREPACT_ENV": "development", "MONGODB_URI": uri, "LOG_LEVEL": "WARNING"})
 
 
-@contextmanager
-def gunicorn(target: str, uri: str, workers: int = 4):
-    """`gunicorn target` on a free port with MONGODB_URI; yields the port."""
-    port = free_port()
-    env = {**os.environ, "MONGODB_URI": uri, "CAREPACT_ENV": "development", "LOG_LEVEL": "WARNING"}
+def start_gunicorn(target: str, port: int, env: dict, workers: int) -> subprocess.Popen:
+    """`gunicorn target` on `port`, answering once this returns."""
     process = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),
@@ -95,19 +92,29 @@ def gunicorn(target: str, uri: str, workers: int = 4):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/")
+            connection.getresponse().read()
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.terminate()
+        raise RuntimeError(f"gunicorn {target} did not start")
+    time.sleep(1.0)
+    return process
+
+
+@contextmanager
+def gunicorn(target: str, uri: str, workers: int = 4):
+    """`gunicorn target` on a free port with MONGODB_URI; yields the port."""
+    port = free_port()
+    env = {**os.environ, "MONGODB_URI": uri, "CAREPACT_ENV": "development", "LOG_LEVEL": "WARNING"}
+    process = start_gunicorn(target, port, env, workers)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                connection.request("GET", "/")
-                connection.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError(f"gunicorn {target} did not start")
-        time.sleep(1.0)
         yield port
     finally:
         process.terminate()

@@ -8,7 +8,8 @@ request fails retries it with the same ids, as the app does.
 Afterwards every acknowledged entry (201, 200 replay, or "created"/"duplicate" in a batch)
 is looked up by its client id: it must be stored exactly once; nothing acknowledged lost.
 
-`python -m bench.load [--seconds N] [--users N] [--workers N]`
+`python -m bench.load [--seconds N] [--users N] [--workers N] [--chaos]`; with `--chaos`,
+bench/chaos.py kills and restarts the API's workers, the jobs worker and the database meanwhile.
 """
 
 import argparse
@@ -41,11 +42,13 @@ class Stats:
         self.statuses: Counter = Counter()
         self.errors: Counter = Counter()
         self.acknowledged: dict[str, set[str]] = {}  # patient id → client ids
+        self.events: list[tuple[float, int, bool]] = []  # (finished, status, Retry-After)
 
-    def record(self, kind: str, status: int, seconds: float) -> None:
+    def record(self, kind: str, status: int, seconds: float, retry_after: bool = False) -> None:
         with self.lock:
             self.latencies.setdefault(kind, []).append(seconds)
             self.statuses[status] += 1
+            self.events.append((time.monotonic(), status, retry_after))
             if status >= 400:
                 self.errors[f"{kind}:{status}"] += 1
 
@@ -79,11 +82,12 @@ class User:
             response = self.connection.getresponse()
             data = response.read()
             status = response.status
+            retry_after = (response.getheader("Retry-After") or "").isdigit()
         except (OSError, http.client.HTTPException):
             self.connection.close()
             self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            data, status = b"", 599
-        self.stats.record(kind, status, time.perf_counter() - started)
+            data, status, retry_after = b"", 599, False
+        self.stats.record(kind, status, time.perf_counter() - started, retry_after)
         return status, (json.loads(data) if data and status < 500 else None)
 
 
@@ -156,26 +160,27 @@ def _choose(mix):
     return random.choices(names, weights)[0]
 
 
-def _seed(app) -> tuple[list[dict], list[dict]]:
-    """PATIENTS patients with an active agreement, shared among PROVIDERS providers."""
+def _seed(app, patients: int = PATIENTS) -> tuple[list[dict], list[dict]]:
+    """`patients` patients with an active agreement, shared among PROVIDERS providers."""
     with app.app_context():
         factory = Factory(app)
         providers = [factory.provider() for _ in range(PROVIDERS)]
-        patients, cared_for = [], {p.pk: [] for p in providers}
-        for index in range(PATIENTS):
+        specs, cared_for = [], {p.pk: [] for p in providers}
+        for index in range(patients):
             patient = factory.patient(timezone=random.choice(["UTC", "America/New_York"]))
             provider = providers[index % PROVIDERS]
             factory.membership(patient, provider)
             agreement = factory.agreement(patient, provider, goals=GOALS)
-            patients.append(
+            specs.append(
                 {
                     "headers": factory.headers(patient),
                     "patient_id": str(patient.pk),
                     "agreement_id": str(agreement.pk),
+                    "provider_headers": factory.headers(provider),
                 }
             )
             cared_for[provider.pk].append(str(patient.pk))
-        return patients, [
+        return specs, [
             {"headers": factory.headers(p), "patient_ids": cared_for[p.pk]} for p in providers
         ]
 
@@ -238,7 +243,14 @@ def main(argv=None) -> bool:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--chaos", action="store_true", help="kill and restart parts of the system meanwhile"
+    )
     args = parser.parse_args(argv if argv is not None else [])
+    if args.chaos:
+        from bench import chaos, load
+
+        return chaos.run(args, load)["passed"]
     stats = Stats()
     with common.embedded_server() as server:
         uri = common.database_uri(server, "bench_load")
