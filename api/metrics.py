@@ -10,8 +10,8 @@ Without that directory (tests, one process) the samples live in this process.
 """
 
 import os
-import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -123,22 +123,19 @@ command_metrics = CommandMetrics()
 
 
 class ScrapeTimeGauges:
-    """Gauges read from the database when scraped: `database_up`, and each reading
-    function's figures. A database that does not answer gives `up 0` (and is counted),
-    never a failed scrape."""
+    """Gauges read from the database when scraped: `carepact_db_up`, and the metric
+    families each reading returns. A database that does not answer gives `up 0` (and is
+    counted), never a failed scrape."""
 
-    def __init__(self, ping: Callable[[], None], readings: Iterable[Callable[[], dict]]):
+    def __init__(self, ping: Callable[[], None], readings: Iterable[Callable[[], list]]):
         self.ping = ping
         self.readings = list(readings)
 
     def collect(self):
-        started = time.perf_counter()
         up = GaugeMetricFamily("carepact_db_up", "1 when the database answered this scrape.")
         try:
             self.ping()
-            values = {}
-            for reading in self.readings:
-                values.update(reading())
+            families = [family for reading in self.readings for family in reading()]
         except Exception:  # any driver error means "not now": the scrape still answers
             DB_UNAVAILABLE.labels("scrape").inc()
             up.add_metric([], 0)
@@ -146,13 +143,32 @@ class ScrapeTimeGauges:
             return
         up.add_metric([], 1)
         yield up
-        for name, (help_text, value) in values.items():
-            yield GaugeMetricFamily(name, help_text, value=value)
-        yield GaugeMetricFamily(
-            "carepact_scrape_db_seconds",
-            "Time this scrape spent reading the database.",
-            value=time.perf_counter() - started,
-        )
+        yield from families
+
+
+def outbox_backlog(now: datetime) -> list:
+    """How many pushes and mails wait for the worker, and how long the oldest has waited:
+    two counts and one read on the pending-only index."""
+    from api.models.outbox import KINDS, OutboxEntry
+
+    outbox = OutboxEntry._get_collection()
+    depth = GaugeMetricFamily(
+        "carepact_outbox_pending", "Outbox entries waiting to be sent, by kind.", labels=["kind"]
+    )
+    for kind in KINDS:
+        depth.add_metric([kind], outbox.count_documents({"state": "pending", "kind": kind}))
+    oldest = outbox.find_one(
+        {"state": "pending"}, {"created_at": 1}, sort=[("state", 1), ("due_at", 1)]
+    )
+    age = (now - oldest["created_at"]).total_seconds() if oldest else 0.0
+    return [
+        depth,
+        GaugeMetricFamily(
+            "carepact_outbox_oldest_pending_age_seconds",
+            "Seconds the oldest-due waiting outbox entry has waited since it was queued.",
+            value=max(age, 0.0),
+        ),
+    ]
 
 
 def exposition(gauges: ScrapeTimeGauges) -> tuple[bytes, str]:

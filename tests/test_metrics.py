@@ -6,13 +6,16 @@ before and after (the counters of one test process are shared by every test).
 """
 
 import re
+from datetime import timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api import create_app, db
+from api.clock import utcnow
 from api.config import ConfigError, load_settings
 from api.extensions import limiter
+from api.services.notify import outbox
 from api.services.notify.push import LogChannel, PushMessage
 from devserver.embedded import free_port
 from jobs.__main__ import run_job
@@ -222,3 +225,20 @@ def test_production_refuses_a_guessable_metrics_token():
         )
     settings = load_settings({"CAREPACT_ENV": "production", "JWT_SECRET_KEY": strong})
     assert settings["METRICS_TOKEN"] is None
+
+
+def test_outbox_entries_waiting_are_counted_with_the_age_of_the_oldest(client, mongo):
+    before = scrape(client)
+    assert value(before, "carepact_outbox_pending", kind="mail") == 0
+    assert value(before, "carepact_outbox_oldest_pending_age_seconds") == 0
+    queued_at = utcnow() - timedelta(minutes=5)
+    for n in range(2):
+        assert outbox.enqueue_mail(
+            key=f"metrics-test-{n}", to="ops@example.org", subject="s", text="t", now=queued_at
+        )
+    after = scrape(client)
+    assert value(after, "carepact_outbox_pending", kind="mail") == 2
+    assert value(after, "carepact_outbox_pending", kind="push") == 0
+    assert 300 <= value(after, "carepact_outbox_oldest_pending_age_seconds") < 400
+    mongo.outbox.update_many({}, {"$set": {"state": "sent"}})
+    assert value(scrape(client), "carepact_outbox_pending", kind="mail") == 0

@@ -9,6 +9,7 @@ import hmac
 from flask import Blueprint, Response, current_app, request
 
 from api import db, metrics
+from api.clock import utcnow
 from api.errors import problem
 
 blp = Blueprint("metrics", __name__)
@@ -33,6 +34,8 @@ def scrape():
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
     timeout_ms = current_app.config["READY_TIMEOUT_MS"]
-    gauges = metrics.ScrapeTimeGauges(lambda: db.ping(timeout_ms), [])
+    gauges = metrics.ScrapeTimeGauges(
+        lambda: db.ping(timeout_ms), [lambda: metrics.outbox_backlog(utcnow())]
+    )
     body, content_type = metrics.exposition(gauges)
     return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})
