@@ -87,10 +87,12 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from api.nightscout import routes as nightscout
     from api.resources import BLUEPRINTS, docs, metrics
 
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    api.register_blueprint(nightscout.blp)
     app.register_blueprint(docs.blp)
     app.register_blueprint(metrics.blp)
 

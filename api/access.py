@@ -20,10 +20,11 @@ from flask import request
 
 from api.auth import Caller, caller
 from api.clock import utcnow
-from api.errors import Forbidden, NotFound
+from api.errors import Forbidden, NotFound, Unauthorized
 from api.models.care_team import AccessLogEntry, CareTeamMember
 from api.models.caregiver import Grant
 from api.models.user import User
+from api.services.tracking import uploaders
 
 
 class Need(StrEnum):
@@ -184,3 +185,31 @@ def patient_scope(pid: str, need: Need = Need.VIEW, *, now: datetime | None = No
         rule = request.url_rule.rule if request.url_rule else request.path
         record_access(scope, f"{request.method} {rule}", now)
     return scope
+
+
+# --- protocol adapters ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploaderScope:
+    """A Nightscout uploader's reach: the Nightscout routes of its one patient, nothing else.
+    A CarePact token never opens those routes, and an uploader key never opens any other."""
+
+    uploader_id: ObjectId
+    patient_id: ObjectId
+    tz: str
+    created_at: datetime
+
+
+def uploader_scope(
+    api_secret_sha1: str | None, *, now: datetime, last_reading_at: datetime | None = None
+) -> UploaderScope:
+    """The active uploader holding this key, or 401 (a revoked or unknown key alike)."""
+    if not api_secret_sha1:
+        raise Unauthorized("Invalid/Missing")
+    found = uploaders.authenticate(api_secret_sha1, now=now, last_reading_at=last_reading_at)
+    if found is None:
+        raise Unauthorized("Invalid/Missing")
+    return UploaderScope(
+        found["_id"], found["patient"], found.get("tz") or "UTC", found["created_at"]
+    )

@@ -9,6 +9,7 @@ from api.models import (  # noqa: F401
     checkup,
     clinic,
     education,
+    glucose,
     idempotency,
     log,
     medication,

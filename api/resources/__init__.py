@@ -12,6 +12,7 @@ from api.resources import (
     checkups,
     clinics,
     education,
+    glucose,
     health,
     logs,
     me,
@@ -48,4 +49,5 @@ BLUEPRINTS = [
     panel.blp,
     population.blp,
     campaigns.blp,
+    glucose.blp,
 ]

@@ -87,7 +87,10 @@ def reading_in_target(goal, measure, value: float) -> bool | None:
 
 
 def evaluate(goal, measure, rollup: dict) -> tuple[bool, float | None]:
-    """(met, value) of a period from its counters; nothing logged is never met."""
+    """(met, value) of a period from its counters; nothing logged is never met. A day of
+    CGM worn enough (`cgm`, see glucose_goals) meets a glucose monitoring goal."""
+    if rollup.get("cgm") and goal.kind == "monitoring":
+        return True, None
     count = rollup.get("count") or 0
     if count <= 0:
         return False, None
@@ -587,10 +590,11 @@ def rebuild(patient_id, *, now: datetime) -> int:
 
 
 def _bare(period: dict) -> dict:
-    """A period with nothing counted (no counters are zero), and its closed marker if any."""
+    """A period with nothing counted (no counters are zero), and its closed and CGM markers."""
     kept = {"met": False}
-    if period.get("closed"):
-        kept["closed"] = True
+    for marker in ("closed", "cgm"):
+        if period.get(marker):
+            kept[marker] = True
     return kept
 
 

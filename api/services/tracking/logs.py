@@ -34,7 +34,7 @@ from api.models.log import DELETED, LIVE, VOID, LogEntry
 from api.models.user import User
 from api.services.common import local_days
 from api.services.identity import profiles
-from api.services.tracking import adherence, measures
+from api.services.tracking import adherence, measures, uploaders
 
 CLOCK_SKEW = timedelta(minutes=5)
 SYNC_GRACE = timedelta(minutes=5)
@@ -266,6 +266,7 @@ def _profile_changed(user: User) -> None:
         adherence.summaries().update_one(
             {"_id": user.pk}, {"$set": {"tz": user.timezone, "glucose_unit": user.glucose_unit}}
         )
+        uploaders.zone_changed(user.pk, user.timezone)
 
 
 def _void(patient_id, seqs: list[int], now: datetime) -> None:
