@@ -116,6 +116,7 @@ def main() -> int:
         )
         supervisor.spawn("jobs", [sys.executable, "-m", "jobs"], env)
         _say(f"API on http://127.0.0.1:{port}  docs: http://127.0.0.1:{port}/api/v1/docs")
+        _say(f"console: http://127.0.0.1:{port}/console/login (the demo logins are above)")
         if env.get("METRICS_TOKEN") == DEVELOPMENT_METRICS_TOKEN:
             _say(
                 f"metrics: curl -H 'Authorization: Bearer {DEVELOPMENT_METRICS_TOKEN}' "

@@ -354,8 +354,8 @@ def test_a_revision_adding_a_condition_replaces_that_conditions_agreement(client
 
 
 def test_the_demo_patient_gets_one_active_diabetes_agreement(app, mongo):
-    demo.seed()
-    demo.seed()
+    demo.seed(patients=1)
+    demo.seed(patients=1)
     patient = mongo.users.find_one({"email": "patient@demo.carepact.test"})
     stored = list(mongo.agreements.find({"patient": patient["_id"]}))
     assert len(stored) == 1

@@ -105,20 +105,22 @@ class TestCreateUser:
 
 
 class TestSeedDemo:
-    def test_seeding_twice_leaves_the_same_four_accounts_and_child(self, flask_cli, mongo, client):
-        first = flask_cli("seed-demo")
+    def test_seeding_twice_leaves_the_same_accounts_and_child(self, flask_cli, mongo, client):
+        # One adult patient: the demo patient and her child (tests/test_demo.py seeds more).
+        first = flask_cli("seed-demo", "--patients", "1")
         assert first.returncode == 0, first.stderr
         ids = sorted(str(u["_id"]) for u in mongo.users.find())
-        second = flask_cli("seed-demo")
+        second = flask_cli("seed-demo", "--patients", "1")
         assert second.returncode == 0, second.stderr
         assert sorted(str(u["_id"]) for u in mongo.users.find()) == ids
-        assert mongo.users.count_documents({"email": {"$type": "string"}}) == 4
+        assert mongo.users.count_documents({"email": {"$type": "string"}}) == 6
         roles = sorted(u["role"] for u in mongo.users.find())
-        assert roles == ["admin", "patient", "patient", "provider", "provider"]
+        assert roles == ["admin", "patient", "patient", *["provider"] * 4]
         for output in (first.stdout, second.stdout):
-            assert DEMO_PASSWORD in output
+            assert DEMO_PASSWORD in output and "demo data ready in" in output
             assert all(spec["email"] in output for spec in DEMO_ACCOUNTS)
-        assert mongo.care_team_members.count_documents({}) == 2
+        # The GP for both; the paediatric cardiologist for the child.
+        assert mongo.care_team_members.count_documents({"status": "active"}) == 3
 
         # The child: no login, on the PCP's panel, cared for by the demo patient, whose
         # acceptance of the child's heart-condition plan is recorded on the child's behalf.
