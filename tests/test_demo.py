@@ -17,7 +17,7 @@ from api.services.clinic import population
 from tests.test_population import normalised
 
 FEATURED = 8
-FULL_SEED_SECONDS = 120  # "about a minute" on an idle 2-core machine; a loaded one is slower
+FLOOR_RATIO = 2.5
 
 
 def seed(patients: int) -> tuple[list[str], float]:
@@ -177,6 +177,23 @@ def test_the_demo_clinic_seeds_once_and_its_figures_agree(app, client, mongo):
     assert thread[0]["author"]["relation"] == "self"
 
 
+def bare_insert_seconds(mongo, entries: int, sample: int = 1000) -> float:
+    """The floor: `insert_many` of the seed's own entries (a sample, re-keyed) into a
+    collection with the same indexes as `log_entries`, scaled to all of them."""
+    floor = mongo["demo_floor"]
+    for name, index in mongo.log_entries.index_information().items():
+        if name != "_id_":
+            options = {k: v for k, v in index.items() if k in ("unique", "partialFilterExpression")}
+            floor.create_index(index["key"], name=name, **options)
+    docs = list(mongo.log_entries.find().limit(sample))
+    patient = ObjectId()
+    for number, doc in enumerate(docs):
+        doc.update(_id=ObjectId(), patient=patient, uid=f"floor-{number}", seq=number + 1)
+    started = time.perf_counter()
+    floor.insert_many(docs)
+    return (time.perf_counter() - started) * entries / len(docs)
+
+
 @pytest.mark.slow
 def test_the_full_demo_clinic_seeds_within_about_a_minute(app, client, mongo):
     _, took = seed(demo.FULL_PATIENTS)
@@ -188,4 +205,12 @@ def test_the_full_demo_clinic_seeds_within_about_a_minute(app, client, mongo):
     figures = client.get(url, headers=gp).get_json()
     assert figures["read"] >= 1 and figures["gap_closed_30d"] >= 1
     assert figures["education_completed"] >= 1
-    assert took <= FULL_SEED_SECONDS, f"the full demo seed took {took:.0f} s"
+    entries = mongo.log_entries.count_documents({})
+    floor = bare_insert_seconds(mongo, entries)
+    print(
+        f"full demo seed: {took:.1f} s for {entries} log entries; floor (bare insert_many of "
+        f"as many entries): {floor:.1f} s; ratio {took / floor:.2f} (goal <= {FLOOR_RATIO})"
+    )
+    # Most of the seed is storing its entries: the rest may cost at most as much again, and
+    # the ratio holds on a loaded machine where the seconds do not.
+    assert took <= FLOOR_RATIO * floor
