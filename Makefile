@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@# The console's browser tests drive Debian's Chromium (Playwright never downloads one).
+	test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
 	touch $(STAMP)
 
 ## Start the embedded database (unless MONGODB_URI is set), seed demo data, the API and the jobs worker.

@@ -34,7 +34,17 @@ API_SETTINGS = {
         },
         "security": [{"bearerAuth": []}],
     },
+    # The API reads bearer headers only; the console asks for its cookies explicitly
+    # (api/console/session.py), so these settings shape the console's cookies alone.
     "JWT_TOKEN_LOCATION": ["headers"],
+    "JWT_COOKIE_SECURE": True,
+    "JWT_COOKIE_SAMESITE": "Strict",
+    "JWT_ACCESS_COOKIE_PATH": "/console/",
+    "JWT_REFRESH_COOKIE_PATH": "/console/",
+    "JWT_COOKIE_CSRF_PROTECT": True,
+    "JWT_CSRF_CHECK_FORM": True,
+    # The CSRF value travels in each form, rendered from the token; no script-readable cookie.
+    "JWT_CSRF_IN_COOKIES": False,
     "PROPAGATE_EXCEPTIONS": False,
     "RATELIMIT_HEADERS_ENABLED": True,
 }
@@ -87,6 +97,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from api.console import register_console
     from api.nightscout import routes as nightscout
     from api.resources import BLUEPRINTS, docs, metrics
 
@@ -95,6 +106,7 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(nightscout.blp)
     app.register_blueprint(docs.blp)
     app.register_blueprint(metrics.blp)
+    register_console(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -122,6 +122,8 @@ def main() -> int:
                 f"metrics: curl -H 'Authorization: Bearer {DEVELOPMENT_METRICS_TOKEN}' "
                 f"http://127.0.0.1:{port}/metrics"
             )
+        # localhost, not 127.0.0.1: browsers keep the console's Secure cookies there over HTTP.
+        _say(f"clinician console: http://localhost:{port}/console/")
         _say("Ctrl-C stops everything")
         return supervisor.watch()
     except Exception as error:

@@ -130,5 +130,9 @@ class AdherenceSummary(me.Document):
     open_alerts = me.DictField()
     computed_on = me.StringField(max_length=10)
     updated_at = me.DateTimeField()
+    # The last "mark reviewed" by a provider on the team, with the reviewer's name then.
+    reviewed_at = me.DateTimeField()
+    reviewed_by = me.ObjectIdField()
+    reviewed_by_name = me.StringField(max_length=200)
 
     meta = {"collection": "adherence_summaries", "indexes": ["flags", "adherence_30d"]}

@@ -9,7 +9,11 @@ buckets that hold the page, then reads only those rows.
 
 import mongoengine as me
 
-VIEWS = ("all", "low_adherence", "no_recent_logs", "out_of_range", "overdue_checkup", "open_alert")
+FLAGS = ("low_adherence", "no_recent_logs", "out_of_range", "overdue_checkup", "open_alert")
+# The console's triage buckets that are not flags of their own: open alerts by severity,
+# and patients with a figure and nothing flagged.
+TRIAGE_VIEWS = ("urgent_alert", "warning_alert", "meeting_targets")
+VIEWS = ("all", *FLAGS, *TRIAGE_VIEWS)
 SORTS = ("adherence_7d", "adherence_30d", "last_log")
 
 

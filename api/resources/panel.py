@@ -1,9 +1,11 @@
 """The provider panel."""
 
+from api.access import Need, patient_scope
 from api.auth import authenticated, caller
 from api.clock import utcnow
 from api.extensions import Blueprint
-from api.schemas.panel import PanelEntrySchema, PanelQuerySchema
+from api.models.user import User
+from api.schemas.panel import PanelEntrySchema, PanelQuerySchema, ReviewedSchema
 from api.services.clinic import panel
 
 blp = Blueprint("panel", __name__, url_prefix="/api/v1", description="The provider panel.")
@@ -28,3 +30,14 @@ def get_panel(query, pagination_parameters):
     )
     pagination_parameters.item_count = total
     return panel.present(provider_id, rows, utcnow())
+
+
+@blp.route("/patients/<pid>/reviewed", methods=["POST"])
+@authenticated("provider")
+@blp.response(200, ReviewedSchema)
+@blp.alt_response(403, description="Only a provider on the care team marks a review.")
+def mark_reviewed(pid):
+    """Mark the patient reviewed now, by you; the panel shows the last review and who."""
+    scope = patient_scope(pid, Need.CARE)
+    provider = User.objects(pk=scope.caller.id).only("name").first()
+    return panel.mark_reviewed(scope.patient_id, provider=provider, now=utcnow())

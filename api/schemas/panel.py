@@ -1,10 +1,8 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from api.models.panel import SORTS, VIEWS
+from api.models.panel import FLAGS, SORTS
 from api.schemas.base import Schema, UtcDateTime
-
-FLAGS = VIEWS[1:]
 
 
 class PanelQuerySchema(Schema):
@@ -33,6 +31,16 @@ class PanelCheckupSchema(Schema):
     due_on = ma.fields.Date()
 
 
+class ReviewerSchema(Schema):
+    id = ma.fields.String()
+    name = ma.fields.String(allow_none=True)
+
+
+class ReviewedSchema(Schema):
+    reviewed_at = UtcDateTime()
+    reviewed_by = ma.fields.Nested(ReviewerSchema)
+
+
 class PanelEntrySchema(Schema):
     patient = ma.fields.Nested(PanelPatientSchema)
     adherence_7d = ma.fields.Float(allow_none=True, metadata={"description": "Percent."})
@@ -42,6 +50,16 @@ class PanelEntrySchema(Schema):
     next_checkup_due_on = ma.fields.Date(allow_none=True)
     overdue_checkups = ma.fields.List(ma.fields.Nested(PanelCheckupSchema))
     flags = ma.fields.List(ma.fields.String(metadata={"enum": list(FLAGS)}))
+    open_alerts = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Integer(),
+        metadata={"description": "Open alerts by severity (info, warning, urgent)."},
+    )
+    last_reviewed = ma.fields.Nested(
+        ReviewedSchema,
+        allow_none=True,
+        metadata={"description": "When a provider last marked the patient reviewed, and who."},
+    )
     unread_messages = ma.fields.Integer(
         metadata={"description": "Messages in the patient's thread you have not read."}
     )

@@ -15,7 +15,7 @@ from pymongo import DeleteOne, ReplaceOne, UpdateOne
 
 from api.models.care_team import CareTeamMember
 from api.models.message import MessageThread
-from api.models.panel import SORTS, VIEWS, PanelCount, PanelRow
+from api.models.panel import FLAGS, SORTS, TRIAGE_VIEWS, PanelCount, PanelRow
 from api.models.user import User
 from api.services.care import care_team
 from api.services.common import local_days
@@ -64,7 +64,21 @@ def buckets_of(summary: dict, patient_id) -> dict[str, str]:
 def views_of(summary: dict) -> list[str]:
     flags = summary.get("flags") or {}
     raised = flags if isinstance(flags, list) else [name for name, on in flags.items() if on]
-    return ["all", *(view for view in VIEWS[1:] if view in raised)]
+    views = ["all", *(view for view in FLAGS if view in raised)]
+    return views + [view for view in TRIAGE_VIEWS if _in_triage_view(view, summary, views)]
+
+
+def _in_triage_view(view: str, summary: dict, flagged: list[str]) -> bool:
+    alerts = summary.get("open_alerts") or {}
+    if view == "urgent_alert":
+        return (alerts.get("urgent") or 0) > 0
+    if view == "warning_alert":
+        return (alerts.get("warning") or 0) > 0
+    return len(flagged) == 1 and summary.get("adherence_7d") is not None
+
+
+def flags_of(summary: dict) -> list[str]:
+    return [view for view in views_of(summary) if view in FLAGS]
 
 
 def _row(provider, patient_id, view: str, buckets: dict) -> dict:
@@ -233,7 +247,10 @@ def present(provider_id, page_rows: list[dict], now: datetime) -> list[dict]:
     """The panel entries of a page, from summaries, names and threads (three reads)."""
     ids = [row["patient"] for row in page_rows]
     summaries = {s["_id"]: s for s in adherence.summaries().find({"_id": {"$in": ids}})}
-    names = {u["_id"]: u for u in User._get_collection().find({"_id": {"$in": ids}}, {"name": 1})}
+    names = {
+        u["_id"]: u
+        for u in User._get_collection().find({"_id": {"$in": ids}}, {"name": 1, "birth_date": 1})
+    }
     threads = {
         t["_id"]: t
         for t in MessageThread._get_collection().find({"_id": {"$in": ids}}, {"unread": 1})
@@ -256,8 +273,31 @@ def present(provider_id, page_rows: list[dict], now: datetime) -> list[dict]:
                 "next_checkup": next_checkup,
                 "overdue_checkups": overdue,
                 "next_checkup_due_on": next_checkup and next_checkup["due_on"],
-                "flags": views_of(summary)[1:],
+                "flags": flags_of(summary),
+                "open_alerts": {k: n for k, n in (summary.get("open_alerts") or {}).items() if n},
+                "last_reviewed": reviewed_of(summary),
+                "birth_date": (names.get(patient_id) or {}).get("birth_date"),
                 "unread_messages": unread.get(str(provider_id), 0),
             }
         )
     return entries
+
+
+def reviewed_of(summary: dict) -> dict | None:
+    if not summary.get("reviewed_at"):
+        return None
+    return {
+        "reviewed_at": summary["reviewed_at"],
+        "reviewed_by": {
+            "id": str(summary.get("reviewed_by")),
+            "name": summary.get("reviewed_by_name"),
+        },
+    }
+
+
+def mark_reviewed(patient_id, *, provider, now: datetime) -> dict:
+    """A provider on the team looked at the patient's record now; the panel shows it.
+    The reviewer's name is kept with it, so a page of the panel reads no provider."""
+    fields = {"reviewed_at": now, "reviewed_by": provider.pk, "reviewed_by_name": provider.name}
+    adherence.summaries().update_one({"_id": patient_id}, {"$set": fields}, upsert=True)
+    return reviewed_of(fields)

@@ -183,6 +183,7 @@ def _alerts(patient_id) -> list[dict]:
     }
     return [
         {
+            "id": str(alert.pk),
             "severity": alert.severity,
             "status": alert.status,
             "opened_at": alert.opened_at,
@@ -190,6 +191,8 @@ def _alerts(patient_id) -> list[dict]:
             if alert.rule in rules
             else alert.measure,
             "advice": alert.advice,
+            "acknowledged_at": alert.acknowledged_at,
+            "note": alert.note,
         }
         for alert in sorted(unresolved, key=lambda a: (-a.rank, a.opened_at))
     ]

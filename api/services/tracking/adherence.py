@@ -29,7 +29,7 @@ NO_RECENT_LOGS_AFTER = timedelta(days=3)
 OUT_OF_RANGE_WITHIN = timedelta(days=7)
 # What readers of the panel keys need from a summary (api.services.clinic.panel).
 SUMMARY_FIELDS = {"adherence_7d": 1, "adherence_30d": 1, "last_logged_at": 1, "tz": 1}
-SUMMARY_FIELDS |= {"flags": 1, "panel_key": 1}
+SUMMARY_FIELDS |= {"flags": 1, "panel_key": 1, "open_alerts": 1}
 FLAGS = ("low_adherence", "no_recent_logs", "out_of_range", "overdue_checkup", "open_alert")
 ENDED_STATUSES = ("completed", "revoked")
 
