@@ -159,7 +159,7 @@ def build(scope: Scope, *, now: datetime) -> dict:
         "recent": recent_entries(patient.pk, {g.id: g.title for g in goals}, tz),
         "thread": thread,
         "grants": [(grant, caregivers.status_of(grant, patient, now)) for grant in grants],
-        "caregiver_names": caregivers.caregivers_by_id(grants),
+        "caregiver_names": caregivers.people_by_id(grants),
         "reviewed": panel.reviewed_of(summary or {}),
         "drafts": drafts,
     }

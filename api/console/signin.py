@@ -11,8 +11,11 @@ from api.services.identity import sessions
 from api.services.identity.accounts import normalise_email
 
 
-def _account_key() -> str:
-    return "console-login-account:" + normalise_email(request.form.get("email") or "-")
+def _account_address_key() -> str:
+    """The API's budgets (resources/auth.py), for the form: one account from one address,
+    and one address; the identity service adds its growing per-account delay."""
+    account = normalise_email(request.form.get("email") or "-")
+    return f"console-login-account:{account}:{request.remote_addr or '-'}"
 
 
 def _address_key() -> str:
@@ -21,6 +24,10 @@ def _address_key() -> str:
 
 def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _address_limit() -> str:
+    return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"]
 
 
 def _failed(response) -> bool:
@@ -39,8 +46,8 @@ def login():
 
 
 @bp.route("/login", methods=["POST"])
-@limiter.limit(_login_limit, key_func=_account_key, deduct_when=_failed, methods=["POST"])
-@limiter.limit(_login_limit, key_func=_address_key, deduct_when=_failed, methods=["POST"])
+@limiter.limit(_login_limit, key_func=_account_address_key, deduct_when=_failed)
+@limiter.limit(_address_limit, key_func=_address_key, deduct_when=_failed)
 def login_submit():
     email = (request.form.get("email") or "").strip()
     password = request.form.get("password") or ""
