@@ -187,7 +187,6 @@ def main() -> bool:
     from api.models.notification import Notification
     from api.models.population import PopulationAggregate, PopulationProfile, PopulationSnapshot
     from api.services.clinic import campaigns, population
-    from api.services.notify.push import LogChannel
 
     now = datetime.now(UTC).replace(microsecond=0)
     with common.embedded_server() as server:
@@ -232,7 +231,7 @@ def main() -> bool:
             floor = _floor_seconds(db, large.pk)
             common.counter.reset()
             started = time.perf_counter()
-            counts = campaigns.deliver_due(now=now, worker="bench", channel=LogChannel())
+            counts = campaigns.deliver_due(now=now, worker="bench")
             figure = time.perf_counter() - started
             commands = common.counter.total
             assert counts["outreach_delivered"] == TARGETED, counts

@@ -12,8 +12,7 @@ from api.models.notification import Notification
 from api.models.user import User
 from api.services.care import education
 from api.services.clinic import campaigns, population
-from api.services.notify.push import Channel
-from api.services.reminders import dispatch
+from api.services.notify import delivery
 from api.services.reminders.planning import quiet_until
 from jobs.context import Worker
 from jobs.registry import job
@@ -42,7 +41,7 @@ def _already_nudged(stale: list[tuple]) -> set[tuple]:
     return {(p, item.pk) for p, item in stale if (p, nudge_key(p, item.pk)) in sent}
 
 
-def nudge_education(now: datetime, channel: Channel) -> dict:
+def nudge_education(now: datetime) -> dict:
     """One gentle reminder per assigned item still `new` 7 days after it was assigned.
 
     Patients inside their quiet hours are left for a later run (the item is still `new`)."""
@@ -77,21 +76,22 @@ def nudge_education(now: datetime, channel: Channel) -> dict:
                 "created_at": now,
             }
         )
-    new, retried = dispatch._insert_inbox(inbox)
-    counts = {"education_nudged": len(new), "education_waiting": waiting}
     names = {p: people.get(p, {}).get("name") for p, _ in due}
-    dispatch._push(new + retried, names, channel, counts)
+    new, queued = delivery.deliver(inbox, names=names, now=now)
+    counts = {"education_nudged": len(new), "education_waiting": waiting}
+    if queued:
+        counts["pushes_queued"] = queued
     return counts
 
 
 @job("deliver_campaigns", "interval", minutes=1)
 def deliver(now, worker: Worker) -> dict:
-    return campaigns.deliver_due(now=now, worker=worker.name, channel=worker.push)
+    return campaigns.deliver_due(now=now, worker=worker.name)
 
 
 @job("education_nudges", "interval", hours=1)
 def nudge(now, worker: Worker) -> dict:
-    return nudge_education(now, worker.push)
+    return nudge_education(now)
 
 
 @job("population_snapshot", "cron", hour=0, minute=30)

@@ -13,4 +13,4 @@ def plan(now, worker: Worker) -> dict:
 
 @job("dispatch_reminders", "interval", minutes=1)
 def deliver(now, worker: Worker) -> dict:
-    return dispatch.tick(now, worker=worker.name, channel=worker.push)
+    return dispatch.tick(now, worker=worker.name)

@@ -1,8 +1,10 @@
-"""The alert jobs, called as functions with an explicit `now`: no_data rules, deferred pushes."""
+"""The alert jobs, called as functions with an explicit `now`: no_data rules, and a push held
+back by quiet hours that the outbox sends when they end."""
 
 from datetime import UTC, datetime, timedelta
 
 from jobs import alerts as alert_jobs
+from jobs import outbox as outbox_job
 from jobs import tasks  # noqa: F401 - registers every job
 from jobs.registry import JOBS
 from tests.log_helpers import (
@@ -36,7 +38,7 @@ def no_data_rule(client, factory, p, within="P3D"):
 
 def test_jobs_are_registered():
     names = {job.name for job in JOBS}
-    assert {"alert_no_data", "alert_deferred_pushes"} <= names
+    assert {"alert_no_data", "send_outbox"} <= names
 
 
 def test_no_data_across_the_fall_back(client, factory, mongo, worker):
@@ -109,10 +111,10 @@ def test_a_push_held_back_by_quiet_hours_goes_out_after(client, factory, mongo, 
     at = now - timedelta(minutes=5)
     assert post(client, p, entry(p, goal="g_glucose", value=60, at=at)).status_code == 201
     note = mongo.notifications.find_one({"kind": "alert"})
-    assert note["push"] == "pending"
-    assert alert_jobs.deferred_pushes(note["push_after"] - timedelta(minutes=1), worker) == {}
-    counts = alert_jobs.deferred_pushes(note["push_after"] + timedelta(minutes=1), worker)
-    assert counts["deferred_pushed"] == 1 and counts["pushed"] == 1
-    note = mongo.notifications.find_one({"_id": note["_id"]})
-    assert note["push"] == "sent" and "push_after" not in note
-    assert alert_jobs.deferred_pushes(now + timedelta(hours=3), worker) == {}
+    [queued] = mongo.outbox.find({"notification": note["_id"]})
+    assert queued["state"] == "pending" and queued["due_at"] > now + timedelta(minutes=30)
+    quiet_ends = queued["due_at"]
+    assert outbox_job.send(quiet_ends - timedelta(minutes=1), worker) == {}
+    assert outbox_job.send(quiet_ends, worker) == {"push_sent": 1}
+    assert mongo.outbox.find_one({"_id": queued["_id"]})["state"] == "sent"
+    assert outbox_job.send(now + timedelta(hours=3), worker) == {}

@@ -321,8 +321,10 @@ def test_who_hears_inbox_push_and_quiet_hours(client, factory, mongo, p):
     mine = {n["title"].split(":")[0]: n for n in by_recipient[p.patient.pk]}
     assert mine["Warning"]["body"] == advice
     # Quiet hours hold back the warning's push, not the urgent one's.
-    assert mine["Warning"]["push"] == "pending" and mine["Warning"]["push_after"] is not None
-    assert mine["Urgent"]["push"] == "sent" and "push_after" not in mine["Urgent"]
+    [warning] = mongo.outbox.find({"notification": mine["Warning"]["_id"]})
+    [urgent] = mongo.outbox.find({"notification": mine["Urgent"]["_id"]})
+    assert warning["due_at"] > urgent["created_at"] + timedelta(minutes=30)
+    assert urgent["due_at"] == urgent["created_at"]
     # The patient's inbox holds their own two; the providers' are not in it.
     inbox = client.get("/api/v1/patients/me/notifications", headers=p.headers).get_json()
     assert sorted(n["title"].split(":")[0] for n in inbox) == ["Urgent", "Warning"]

@@ -8,11 +8,9 @@ from bson import ObjectId
 from api.clock import utcnow
 from api.services.care import education
 from api.services.clinic import campaigns
-from api.services.notify.push import LogChannel
 from tests.test_foundation import assert_problem
 from tests.test_population import enrol, make_clinic, set_adherence
 
-CHANNEL = LogChannel()
 ITEM = "t2d-looking-after-your-feet"
 MESSAGE = {"title": "Time for your HbA1c test", "body": "Book it at https://clinic.example.org."}
 
@@ -197,7 +195,7 @@ class TestOutcomes:
             "read": 0,
         }
 
-        campaigns.deliver_due(now=utcnow(), worker="w1", channel=CHANNEL)
+        campaigns.deliver_due(now=utcnow(), worker="w1")
         sent = outcome(client, factory, provider, cid, created["id"])
         assert (sent["delivered"], sent["read"], sent["status"], sent["pending"]) == (
             3,
@@ -248,7 +246,7 @@ class TestOutcomes:
         provider, cid = clinic
         patient = enrol(client, factory, provider)
         created = post(client, factory, provider, cid, body()).get_json()
-        campaigns.deliver_due(now=utcnow(), worker="w1", channel=CHANNEL)
+        campaigns.deliver_due(now=utcnow(), worker="w1")
         # The campaign went out 31 days before the gap closed.
         mongo.campaigns.update_one(
             {"_id": ObjectId(created["id"])},

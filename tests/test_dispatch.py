@@ -4,14 +4,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from api.models.agreement import Checkup
 from api.models.user import QuietHours
-from api.services.notify.push import LogChannel
 from api.services.reminders import dispatch
 from api.services.reminders import planning as reminders
 from api.services.tracking import logs
 from tests.test_reminders import walk
 
 LA = "America/Los_Angeles"
-CHANNEL = LogChannel()
 
 
 def utc(*parts):
@@ -19,7 +17,7 @@ def utc(*parts):
 
 
 def tick(now, worker="w1"):
-    return dispatch.tick(now, worker=worker, channel=CHANNEL)
+    return dispatch.tick(now, worker=worker)
 
 
 def inbox(mongo, patient):
@@ -127,8 +125,8 @@ class TestSeveralWorkers:
         reminders.plan_all(utc(2025, 1, 15, 0, 0))
         now = utc(2025, 1, 15, 8, 0)
         counts: dict = {}
-        dispatch.deliver_slice(now, now, CHANNEL, counts)
-        dispatch.deliver_slice(now, now, CHANNEL, counts)
+        dispatch.deliver_slice(now, now, counts)
+        dispatch.deliver_slice(now, now, counts)
         assert counts == {"delivered": 1}
         assert len(inbox(mongo, patient)) == 1
 
@@ -139,7 +137,7 @@ class TestSeveralWorkers:
         claimed = dispatch.claim_slice(now, "crashing-worker")
         assert claimed["_id"] == now
         # It wrote the inbox, then died before closing the slice.
-        dispatch.deliver_slice(claimed["_id"], now, CHANNEL, {})
+        dispatch.deliver_slice(claimed["_id"], now, {})
         assert tick(now + timedelta(minutes=1), "w2") == {}
         counts = tick(now + dispatch.LEASE + timedelta(seconds=1), "w2")
         assert counts == {"slices": 1}

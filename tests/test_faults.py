@@ -19,7 +19,6 @@ from pymongo import monitoring
 
 from api import create_app, db
 from api.extensions import limiter
-from api.services.notify.push import LogChannel
 from api.services.reminders import dispatch
 from api.services.reminders import planning as reminders
 from devserver.embedded import EmbeddedMongo, free_port
@@ -340,7 +339,7 @@ def _walkers(factory, n=3):
 
 
 def _tick(now):
-    return dispatch.tick(now, worker="w1", channel=LogChannel())
+    return dispatch.tick(now, worker="w1")
 
 
 @pytest.mark.parametrize(

@@ -10,27 +10,22 @@ from bson import ObjectId
 from api.clock import utcnow
 from api.services.care import education
 from api.services.clinic import campaigns
-from api.services.notify.push import LogChannel, PushResult
+from api.services.notify import outbox
+from api.services.notify.push import PushResult
 from jobs.outreach import nudge_education
 from tests.test_campaigns import ITEM, body, post
 from tests.test_population import enrol, make_clinic
 
-CHANNEL = LogChannel()
-
 
 class RecordingChannel:
-    """Counts what reached each device; `fail_first` makes the first send crash the worker."""
+    """Keeps the key of every push the worker sends."""
 
     name = "recording"
 
-    def __init__(self, fail_first: bool = False):
+    def __init__(self):
         self.sent: list = []
-        self.fail_first = fail_first
 
     def send(self, message):
-        if self.fail_first:
-            self.fail_first = False
-            raise RuntimeError("worker killed mid-delivery")
         self.sent.append(message.key)
         return PushResult(True)
 
@@ -66,7 +61,7 @@ class TestDelivery:
 
         def tick(worker):
             start.wait()
-            results.append(campaigns.deliver_due(now=now, worker=worker, channel=CHANNEL))
+            results.append(campaigns.deliver_due(now=now, worker=worker))
 
         threads = [threading.Thread(target=tick, args=(w,)) for w in ("a", "b")]
         for thread in threads:
@@ -77,9 +72,7 @@ class TestDelivery:
         assert sum(r.get("outreach_delivered", 0) for r in results) == 3
         assert sorted(n["patient"] for n in inbox(mongo, created)) == sorted(p.pk for p in patients)
         # Later ticks find nothing to do.
-        assert (
-            campaigns.deliver_due(now=now + timedelta(hours=1), worker="a", channel=CHANNEL) == {}
-        )
+        assert campaigns.deliver_due(now=now + timedelta(hours=1), worker="a") == {}
         stored = mongo.campaigns.find_one({"_id": ObjectId(created["id"])})
         assert stored["status"] == "sent" and "open" not in stored and stored["work"] == []
 
@@ -88,8 +81,8 @@ class TestDelivery:
         _, created = campaign_with(client, factory, provider, cid, 2)
         now = utcnow()
         claimed = campaigns.claim(now, "a")
-        assert campaigns.deliver_due(now=now, worker="b", channel=CHANNEL) == {}
-        campaigns.deliver_round(claimed, now, "a", CHANNEL, {})
+        assert campaigns.deliver_due(now=now, worker="b") == {}
+        campaigns.deliver_round(claimed, now, "a", {})
         assert len(inbox(mongo, created)) == 2
 
     def test_after_a_crash_the_lease_expires_and_nothing_is_sent_twice(
@@ -104,19 +97,33 @@ class TestDelivery:
         )
         assert device.status_code == 201, device.get_json()
         created = post(client, factory, provider, cid, body()).get_json()
-        channel = RecordingChannel(fail_first=True)
         now = utcnow()
-        with pytest.raises(RuntimeError):
-            campaigns.deliver_due(now=now, worker="crashed", channel=channel)
-        assert len(inbox(mongo, created)) == 3  # written before the worker died
+        campaigns.deliver_due(now=now, worker="crashed")
+        # The worker died after writing the inbox and the outbox, before closing the round.
+        mongo.campaigns.update_one(
+            {"_id": ObjectId(created["id"])},
+            {
+                "$set": {
+                    "open": True,
+                    "status": "sending",
+                    "work": [p.pk for p in patients],
+                    "lease_owner": "crashed",
+                    "lease_until": now + campaigns.LEASE,
+                }
+            },
+        )
+        assert len(inbox(mongo, created)) == 3
         # Until the lease runs out, nobody takes the round over.
-        soon = now + timedelta(minutes=1)
-        assert campaigns.deliver_due(now=soon, worker="b", channel=channel) == {}
+        assert campaigns.deliver_due(now=now + timedelta(minutes=1), worker="b") == {}
         later = now + campaigns.LEASE + timedelta(seconds=1)
-        counts = campaigns.deliver_due(now=later, worker="b", channel=channel)
+        counts = campaigns.deliver_due(now=later, worker="b")
         assert counts["campaign_rounds"] == 1
         assert counts.get("outreach_delivered", 0) == 0
         assert len(inbox(mongo, created)) == 3
+        assert mongo.outbox.count_documents({}) == 1  # one device: one push, queued once
+        channel = RecordingChannel()
+        outbox.send_due(now=later, worker="b", push=channel, mailer=None)
+        outbox.send_due(now=later + timedelta(hours=1), worker="b", push=channel, mailer=None)
         assert channel.sent == [f"campaign:{created['id']}"]
         stored = mongo.campaigns.find_one({"_id": ObjectId(created["id"])})
         assert stored["status"] == "sent" and stored["work"] == []
@@ -132,7 +139,7 @@ class TestDelivery:
             "/api/v1/me", json={"outreach_opt_out": True}, headers=factory.headers(patients[0])
         )
         assert changed.status_code == 200, changed.get_json()
-        campaigns.deliver_due(now=utcnow(), worker="a", channel=CHANNEL)
+        campaigns.deliver_due(now=utcnow(), worker="a")
         reached = {n["patient"] for n in inbox(mongo, created)}
         assert reached == {patients[1].pk, patients[2].pk}
         outcome = client.get(
@@ -155,16 +162,13 @@ class TestDelivery:
             "/api/v1/me", json={"quiet_hours": hours}, headers=factory.headers(patients[0])
         )
         assert changed.status_code == 200, changed.get_json()
-        counts = campaigns.deliver_due(now=now, worker="a", channel=CHANNEL)
+        counts = campaigns.deliver_due(now=now, worker="a")
         assert (counts["outreach_delivered"], counts["outreach_deferred"]) == (1, 1)
         assert {n["patient"] for n in inbox(mongo, created)} == {patients[1].pk}
         stored = mongo.campaigns.find_one({"_id": ObjectId(created["id"])})
         assert stored["status"] == "sending" and stored["work"] == [patients[0].pk]
-        assert (
-            campaigns.deliver_due(now=now + timedelta(minutes=30), worker="a", channel=CHANNEL)
-            == {}
-        )
-        counts = campaigns.deliver_due(now=now + timedelta(hours=2), worker="b", channel=CHANNEL)
+        assert campaigns.deliver_due(now=now + timedelta(minutes=30), worker="a") == {}
+        counts = campaigns.deliver_due(now=now + timedelta(hours=2), worker="b")
         assert counts["outreach_delivered"] == 1
         assert len(inbox(mongo, created)) == 2
         assert mongo.campaigns.find_one({"_id": ObjectId(created["id"])})["status"] == "sent"
@@ -175,9 +179,9 @@ class TestDelivery:
         send_at = utcnow() + timedelta(days=2)
         data = body(send_at=send_at.isoformat())
         created = post(client, factory, provider, cid, data).get_json()
-        assert campaigns.deliver_due(now=utcnow(), worker="a", channel=CHANNEL) == {}
+        assert campaigns.deliver_due(now=utcnow(), worker="a") == {}
         assert inbox(mongo, created) == []
-        campaigns.deliver_due(now=send_at, worker="a", channel=CHANNEL)
+        campaigns.deliver_due(now=send_at, worker="a")
         assert len(inbox(mongo, created)) == 1
 
 
@@ -193,10 +197,10 @@ class TestEducationNudge:
         )
         assert viewed.status_code in (200, 201), viewed.get_json()
         now = utcnow()
-        assert nudge_education(now + timedelta(days=6), CHANNEL) == {}
-        first = nudge_education(now + timedelta(days=8), CHANNEL)
+        assert nudge_education(now + timedelta(days=6)) == {}
+        first = nudge_education(now + timedelta(days=8))
         assert first["education_nudged"] == 1
-        assert nudge_education(now + timedelta(days=9), CHANNEL) == {}
+        assert nudge_education(now + timedelta(days=9)) == {}
         nudges = list(mongo.notifications.find({"kind": "education"}))
         assert [(n["patient"], n["key"]) for n in nudges] == [
             (waiting.pk, f"education:{waiting.pk}:{ITEM}")
@@ -211,9 +215,7 @@ class TestEducationNudge:
         provider, _ = clinic
         enrol(client, factory, provider, education=[{"title": "Feet", "item_id": ITEM}])
         later = utcnow() + timedelta(days=8)
-        threads = [
-            threading.Thread(target=nudge_education, args=(later, CHANNEL)) for _ in range(2)
-        ]
+        threads = [threading.Thread(target=nudge_education, args=(later,)) for _ in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:

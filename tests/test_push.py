@@ -1,5 +1,5 @@
 """Push channels against a loopback HTTP server: success, 5xx then success, timeout,
-unregistered token; and the dispatch path that removes an unregistered device."""
+unregistered token (the outbox that sends through them: test_outbox.py)."""
 
 import hashlib
 import hmac
@@ -7,7 +7,6 @@ import json
 import threading
 import time
 import urllib.parse
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
@@ -16,28 +15,30 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api.services.notify import push
-from api.services.reminders import dispatch
-from api.services.reminders import planning as reminders
-from tests.test_reminders import walk
 
 SECRET = "webhook-secret-for-tests"
 
 
 class Loopback:
-    """A tiny HTTP server; `replies` is a queue of (status, body) or "hang" per request."""
+    """A tiny HTTP server; `replies` is a queue of (status, body) or "hang" per request.
+
+    Each request is kept with its arrival time (`at`, seconds since the epoch)."""
 
     def __init__(self):
         self.requests: list[dict] = []
         self.replies: list = []
+        self.hang_s = 0.6  # how long a "hang" reply keeps the caller waiting
         loopback = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                loopback.requests.append({"path": self.path, "headers": self.headers, "body": body})
+                loopback.requests.append(
+                    {"path": self.path, "headers": self.headers, "body": body, "at": time.time()}
+                )
                 reply = loopback.replies.pop(0) if loopback.replies else (200, {})
                 if reply == "hang":
-                    time.sleep(0.6)
+                    time.sleep(loopback.hang_s)
                     reply = (200, {})
                 status, payload = reply
                 data = json.dumps(payload).encode()
@@ -219,65 +220,3 @@ class TestFcm:
         key = "checkup:" + "x" * 80
         assert push.collapse_id(key) == push.collapse_id(key)
         assert len(push.collapse_id(key)) == 64
-
-
-class TestDispatchPushes:
-    def setup(self, factory, caregiver=False):
-        patient = factory.patient(timezone="UTC", name="Ada Child")
-        factory.agreement(patient, factory.provider(), goals=[walk(["08:00"])])
-        reminders.plan_all(datetime(2025, 1, 15, tzinfo=UTC))
-        return patient
-
-    def add_device(self, mongo, patient, token, owner=None):
-        mongo.devices.insert_one(
-            {
-                "patient": patient.pk,
-                "owner": owner or patient.pk,
-                "platform": "android",
-                "token": token,
-                "created_at": datetime(2025, 1, 1, tzinfo=UTC),
-                "updated_at": datetime(2025, 1, 1, tzinfo=UTC),
-            }
-        )
-        # What registering through the API does: planned reminders now go to the device too.
-        reminders.devices_registered(patient.pk, datetime(2025, 1, 15, tzinfo=UTC))
-
-    def test_an_unregistered_token_removes_the_device(self, factory, mongo, loopback, sleeps):
-        patient = self.setup(factory)
-        self.add_device(mongo, patient, "stale-token")
-        self.add_device(mongo, patient, "good-token")
-        loopback.replies = [(410, {}), (200, {})]
-        channel = push.WebhookChannel(loopback.url, SECRET, timeout=0.3, sleep=sleeps.append)
-        counts = dispatch.tick(datetime(2025, 1, 15, 8, tzinfo=UTC), worker="w", channel=channel)
-        assert counts == {"delivered": 1, "devices_removed": 1, "pushed": 1, "slices": 1}
-        assert [d["token"] for d in mongo.devices.find()] == ["good-token"]
-        assert mongo.notifications.find_one()["push"] == "sent"
-
-    def test_a_push_that_keeps_failing_marks_the_occurrence_failed(
-        self, factory, mongo, loopback, sleeps
-    ):
-        patient = self.setup(factory)
-        self.add_device(mongo, patient, "token-1")
-        loopback.replies = [(500, {})] * 4
-        channel = push.WebhookChannel(
-            loopback.url, SECRET, timeout=0.3, max_attempts=4, sleep=sleeps.append
-        )
-        counts = dispatch.tick(datetime(2025, 1, 15, 8, tzinfo=UTC), worker="w", channel=channel)
-        assert counts["push_failed"] == 1
-        occurrence = mongo.reminder_occurrences.find_one({"key": "goal:g_walk:2025-01-15T08:00"})
-        assert occurrence["status"] == "failed"
-        assert occurrence["reason"] == "push failed: HTTP 500 after 4 attempts"
-        note = mongo.notifications.find_one()
-        assert (note["push"], note["push_error"]) == ("failed", "HTTP 500 after 4 attempts")
-        assert sleeps == [0.5, 1.0, 2.0]
-
-    def test_a_caregivers_device_is_told_whose_reminder_it_is(
-        self, factory, mongo, loopback, sleeps
-    ):
-        patient = self.setup(factory)
-        parent = factory.user("patient", name="Parent")
-        self.add_device(mongo, patient, "parent-phone", owner=parent.pk)
-        channel = push.WebhookChannel(loopback.url, SECRET, timeout=0.3, sleep=sleeps.append)
-        dispatch.tick(datetime(2025, 1, 15, 8, tzinfo=UTC), worker="w", channel=channel)
-        [request] = loopback.requests
-        assert json.loads(request["body"])["title"] == "For Ada Child: Walk 30 minutes"

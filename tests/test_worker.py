@@ -4,17 +4,24 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from api.models.agreement import Checkup
-from api.services.notify.push import LogChannel
+from api.services.care import education
+from api.services.notify import outbox
 from api.services.reminders import dispatch
 from api.services.reminders import planning as reminders
 from jobs import nightly, tasks  # noqa: F401 - registers every job
 from jobs.registry import JOBS
 from tests.log_helpers import periods
+from tests.test_campaigns import body, post
+from tests.test_outbox import low_reading, urgent_plan
+from tests.test_population import enrol, make_clinic
+from tests.test_push import SECRET, Loopback
 from tests.test_reminders import walk
+from tests.worker_process import WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +59,7 @@ class TestNightly:
             patient, factory.provider(), goals=[], checkups=[checkup], start_on=utc(2024, 10, 14)
         )
         reminders.plan_all(utc(2025, 1, 14, 12))
-        dispatch.tick(utc(2025, 1, 15, 9), worker="w", channel=LogChannel())
+        dispatch.tick(utc(2025, 1, 15, 9), worker="w")
         assert mongo.notifications.find_one()["kind"] == "checkup_overdue"
         nightly.close_days(utc(2025, 1, 16, 0, 30))
         assert mongo.adherence_summaries.find_one({"_id": patient.pk})["flags"]["overdue_checkup"]
@@ -84,3 +91,61 @@ class TestWorkerProcess:
         assert set(runs) >= {"plan_reminders", "dispatch_reminders", "nightly_close"}
         assert runs["plan_reminders"]["planned"] == 2
         assert all("duration_ms" in line for line in runs.values())
+
+    def test_the_running_worker_delivers_reminders_campaigns_pushes_and_mail_unaided(
+        self, client, factory, mongo, mongo_uri, smtp_server
+    ):
+        """`python -m jobs` as deployed (APScheduler's pool threads, no app context): a due
+        reminder reaches the inbox, a campaign is sent, an urgent alert's push leaves within
+        10 s of the reading and a mail arrives; no job fails. JOBS_TEST_INTERVAL_S=2 makes
+        the minute jobs run every 2 s; send_outbox keeps its deployed 2 s."""
+        now = datetime.now(UTC)
+        due = (now - timedelta(minutes=1)).replace(second=0, microsecond=0)
+        walker = factory.patient(timezone="UTC")
+        factory.agreement(walker, factory.provider(), goals=[walk([f"{due:%H:%M}"])])
+        reminders.plan_all(due - timedelta(minutes=1))
+        education.load_starter_library()
+        provider = factory.provider()
+        cid = make_clinic(client, factory, provider)
+        enrol(client, factory, provider)
+        campaign = post(client, factory, provider, cid, body()).get_json()
+        p = urgent_plan(client, factory)
+        outbox.enqueue_mail(
+            key="welcome:1", to="ana@example.org", subject="Hello", text="Hi Ana", now=now
+        )
+        loopback = Loopback()
+        worker = WorkerProcess(
+            mongo_uri,
+            JOBS_TEST_INTERVAL_S=2,
+            PUSH_CHANNEL="webhook",
+            PUSH_WEBHOOK_URL=loopback.url,
+            PUSH_WEBHOOK_SECRET=SECRET,
+            **smtp_server.settings,
+        )
+        try:
+            worker.start()
+            read_at = time.time()
+            assert low_reading(client, p).status_code == 201
+            worker.wait_for(lambda: loopback.requests, 20, "the urgent push")
+            latency = loopback.requests[0]["at"] - read_at
+            assert latency < 10, f"the urgent push left {latency:.1f}s after the reading"
+            assert json.loads(loopback.requests[0]["body"])["title"].startswith("Urgent")
+            worker.wait_for(
+                lambda: mongo.notifications.find_one({"patient": walker.pk}), 30, "the reminder"
+            )
+            worker.wait_for(
+                lambda: mongo.notifications.find_one({"key": f"campaign:{campaign['id']}"}),
+                30,
+                "the campaign",
+            )
+            [mail] = smtp_server.wait_for(1)
+            assert (mail.to, mail.subject) == ("ana@example.org", "Hello")
+        finally:
+            worker.stop()
+            loopback.close()
+        reminder = mongo.notifications.find_one({"patient": walker.pk})
+        assert reminder["key"] == f"goal:g_walk:{due:%Y-%m-%dT%H:%M}"
+        assert mongo.campaigns.find_one()["status"] == "sent"
+        assert worker.failures() == []
+        ran = {line["job"] for line in worker.logged("job run")}
+        assert {"dispatch_reminders", "deliver_campaigns", "send_outbox"} <= ran

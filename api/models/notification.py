@@ -3,6 +3,7 @@
 A reminder's notification carries the occurrence's key, unique per patient: however often a
 slice is retried, the inbox shows it once. `patient` is whose records it is about; `recipient`
 is whose inbox it is in when that is someone else (a provider hearing of a patient's alert).
+Its pushes, one per device, are entries of the outbox (`api.models.outbox`).
 """
 
 import mongoengine as me
@@ -19,7 +20,6 @@ NOTIFICATION_KINDS = (
     "outreach",
     "education",
 )
-PUSH_STATES = ("pending", "sent", "failed")
 
 
 class Notification(me.Document):
@@ -33,11 +33,6 @@ class Notification(me.Document):
     read_at = me.DateTimeField()
     occurrence = me.ObjectIdField()
     alert = me.ObjectIdField()
-    # Absent when the patient had no device; `pending` until every device was tried.
-    push = me.StringField(choices=PUSH_STATES)
-    push_error = me.StringField(max_length=300)
-    # A push held back by the patient's quiet hours: the alerts worker sends it then.
-    push_after = me.DateTimeField()
 
     meta = {
         "collection": "notifications",
@@ -46,7 +41,6 @@ class Notification(me.Document):
             # The inbox: a patient's own notifications (no recipient, or themselves), newest first.
             ("patient", "recipient", "-created_at"),
             ("recipient", "-created_at"),
-            {"fields": ["push_after"], "sparse": True},
         ],
     }
 

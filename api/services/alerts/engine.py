@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from flask import current_app
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -31,12 +30,10 @@ from api.errors import Conflict, NotFound
 from api.models.alert import SEVERITY_RANK, Alert, AlertRule
 from api.models.care_team import CareTeamMember
 from api.models.log import LIVE, LogEntry
-from api.models.notification import Notification
 from api.models.user import User
 from api.services.common import local_days
 from api.services.common.intervals import add_interval, check_interval
-from api.services.notify import push
-from api.services.reminders import dispatch
+from api.services.notify import delivery
 from api.services.reminders import planning as reminders
 from api.services.tracking import adherence, logs, measures
 
@@ -390,7 +387,7 @@ def recipients(patient_id, notify: list[str]) -> list[ObjectId]:
 
 
 def deliver(alert: dict, rule: dict, *, now: datetime, key_suffix: str = "") -> None:
-    """Inbox and push for everyone the rule names, through the reminders' delivery path.
+    """Inbox and a queued push for everyone the rule names (the worker sends the pushes).
 
     The patient's push waits out their quiet hours unless the alert is urgent."""
     addressees = recipients(alert["patient"], alert["notify"])
@@ -402,41 +399,13 @@ def deliver(alert: dict, rule: dict, *, now: datetime, key_suffix: str = "") -> 
     inbox = [
         _notification(alert, rule, patient, to, key_suffix=key_suffix, now=now) for to in addressees
     ]
-    quiet = None
+    defer = None
     if alert["severity"] != "urgent":
         quiet = reminders.quiet_until(patient.get("timezone"), patient.get("quiet_hours"), now)
-    for notification in inbox:
-        if quiet is not None and notification["recipient"] == patient["_id"]:
-            notification.update(push="pending", push_after=quiet)
-    new, retried = dispatch._insert_inbox(inbox)
-    now_due = [n for n in new + retried if not n.get("push_after")]
-    names = {to: patient.get("name") for to in addressees}
-    dispatch._push(now_due, names, _channel(), {})
-
-
-def push_deferred(*, now: datetime, channel) -> dict:
-    """Push alert notifications whose quiet hours are over (the alerts worker)."""
-    collection = Notification._get_collection()
-    due = list(collection.find({"push_after": {"$lte": now}, "push": "pending"}).limit(5000))
-    if not due:
-        return {}
-    counts: dict = {}
-    names = {
-        user["_id"]: user.get("name")
-        for user in User._get_collection().find(
-            {"_id": {"$in": list({n["patient"] for n in due})}}, {"name": 1}
-        )
-    }
-    dispatch._push(due, {n["recipient"]: names.get(n["patient"]) for n in due}, channel, counts)
-    ids = [n["_id"] for n in due]
-    # Those no device heard are simply in the inbox, as for a patient without devices.
-    collection.update_many({"_id": {"$in": ids}, "push": "pending"}, {"$unset": {"push": ""}})
-    collection.update_many({"_id": {"$in": ids}}, {"$unset": {"push_after": ""}})
-    return {"deferred_pushed": len(due), **counts}
-
-
-def _channel():
-    return push.channel_from_config(current_app.config)
+        defer = {patient["_id"]: quiet} if quiet else None
+    delivery.deliver(
+        inbox, names={to: patient.get("name") for to in addressees}, now=now, defer=defer
+    )
 
 
 # --- no_data: the worker --------------------------------------------------------------------

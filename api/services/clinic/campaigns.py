@@ -22,7 +22,7 @@ from api.models.education import EducationItem, EducationProgress
 from api.models.notification import Device, Notification
 from api.services.care.education import normalise_condition
 from api.services.clinic import population
-from api.services.notify.push import Channel
+from api.services.notify import delivery
 from api.services.reminders import dispatch
 from api.services.reminders.planning import quiet_until
 
@@ -218,7 +218,7 @@ def _recipients(campaign: dict) -> dict:
     return {p["_id"]: p for p in found}
 
 
-def deliver_round(campaign: dict, now: datetime, worker: str, channel: Channel, counts) -> None:
+def deliver_round(campaign: dict, now: datetime, worker: str, counts) -> None:
     """Reach everyone in `work` who can be reached now; keep those in quiet hours for later.
 
     Repeating a round (after a crash) inserts nothing twice: the inbox's unique key refuses
@@ -253,11 +253,13 @@ def deliver_round(campaign: dict, now: datetime, worker: str, channel: Channel, 
     ]
     with_devices = set(campaign.get("push_to") or [])
     names = {pid: people[pid].get("name") for pid in reach if pid in with_devices}
-    delivered = 0
+    delivered = queued = 0
     for start in range(0, len(inbox), INSERT_CHUNK):
-        new, retried = dispatch._insert_inbox(inbox[start : start + INSERT_CHUNK])
-        dispatch._push([n for n in new + retried if n["patient"] in names], names, channel, counts)
+        new, pushes = delivery.deliver(
+            inbox[start : start + INSERT_CHUNK], names=names, now=now, with_devices=set(names)
+        )
         delivered += len(new)
+        queued += pushes
     done = not later
     closing = {
         "$set": {
@@ -276,16 +278,18 @@ def deliver_round(campaign: dict, now: datetime, worker: str, channel: Channel, 
     campaigns().update_one({"_id": campaign["_id"], "lease_owner": worker}, closing)
     dispatch._count(counts, "outreach_delivered", delivered)
     dispatch._count(counts, "outreach_deferred", len(later))
+    if queued:
+        dispatch._count(counts, "pushes_queued", queued)
 
 
-def deliver_due(*, now: datetime, worker: str, channel: Channel) -> dict:
+def deliver_due(*, now: datetime, worker: str) -> dict:
     """The delivery job: every campaign round this worker can claim."""
     counts: dict[str, int] = {}
     for _ in range(MAX_CAMPAIGNS_PER_TICK):
         claimed = claim(now, worker)
         if claimed is None:
             break
-        deliver_round(claimed, now, worker, channel, counts)
+        deliver_round(claimed, now, worker, counts)
         dispatch._count(counts, "campaign_rounds", 1)
     return counts
 

@@ -1,23 +1,21 @@
 """The care-team thread: one per patient, shared by the patient (and caregivers with
 `manage`) and the active care team.
 
-A message from a provider reaches the patient's inbox and devices through the reminders'
-delivery path (one notification per message, keyed by the message id, so a retry never
-shows twice). Every message counts as unread for each active provider but its author, until
-that provider reads the thread.
+A message from a provider reaches the patient's inbox, and a push per device is queued for
+the worker (one notification per message, keyed by the message id, so a retry never shows
+twice; its push waits out the patient's quiet hours). Every message counts as unread for
+each active provider but its author, until that provider reads the thread.
 """
 
 from datetime import datetime
 
 from bson import ObjectId
-from flask import current_app
 
 from api.errors import Forbidden
 from api.models.message import Message, MessageThread
 from api.models.user import User
 from api.services.clinic import panel
-from api.services.notify import push
-from api.services.reminders import dispatch
+from api.services.notify import delivery
 from api.services.reminders import planning as reminders
 
 PREVIEW = "Open CarePact to read it."
@@ -79,13 +77,12 @@ def _notify_patient(message: Message, now: datetime) -> None:
         "created_at": now,
     }
     quiet = reminders.quiet_until(patient.get("timezone"), patient.get("quiet_hours"), now)
-    if quiet is not None:
-        # Held for the alerts worker's `push_deferred`, which sends it when quiet hours end.
-        notification.update(push="pending", push_after=quiet)
-    new, retried = dispatch._insert_inbox([notification])
-    due_now = [n for n in new + retried if not n.get("push_after")]
-    channel = push.channel_from_config(current_app.config)
-    dispatch._push(due_now, {message.patient: patient.get("name")}, channel, {})
+    delivery.deliver(
+        [notification],
+        names={message.patient: patient.get("name")},
+        now=now,
+        defer={message.patient: quiet} if quiet else None,
+    )
 
 
 def mark_read(patient_id, provider_id) -> None:

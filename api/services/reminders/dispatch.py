@@ -1,14 +1,15 @@
-"""Dispatch: claim a due minute of reminders, decide each, write the inbox, push to devices.
+"""Dispatch: claim a due minute of reminders, decide each, write the inbox, queue the pushes.
 
-Cost per tick is one read of what is due plus one inbox insert per delivered reminder:
+Cost per tick is one read of what is due plus one inbox insert per delivered reminder (and,
+for patients with devices, one outbox entry per device: the worker's send_outbox pushes):
   - a worker claims a whole `ReminderSlice` (one UTC minute) with an expiring lease, not
     each occurrence, so there is no per-reminder claim write;
   - the inbox notification's unique (patient, key) index is the record of delivery, so a
     retried slice (another worker, a crashed one's expired lease) inserts nothing twice and
     delivered occurrences are never rewritten;
   - only the exceptions are written back, grouped: `skipped` (goal met today, agreement no
-    longer active), `expired` (a goal reminder more than 2 hours late), deferrals (quiet
-    hours) and `failed` pushes.
+    longer active), `expired` (a goal reminder more than 2 hours late) and deferrals (quiet
+    hours).
 Everything reads raw documents (no ODM objects) because a busy minute holds thousands.
 """
 
@@ -18,17 +19,14 @@ from datetime import datetime, timedelta
 
 from bson import ObjectId
 from pymongo import ReturnDocument, UpdateMany
-from pymongo.errors import BulkWriteError
 
 from api import metrics
-from api.db import IN_BATCH, find_in
+from api.db import IN_BATCH
 from api.models.agreement import Agreement
-from api.models.notification import Device, Notification
 from api.models.reminder import Occurrence, ReminderSlice
 from api.services.common import local_days
-from api.services.notify.push import Channel, PushMessage
+from api.services.notify import delivery
 from api.services.reminders.planning import (
-    DUPLICATE_KEY,
     MINUTE,
     open_slices,
     quiet_until,
@@ -77,26 +75,26 @@ def release_slice(claimed: dict, now: datetime, worker: str) -> None:
         )
 
 
-def tick(now: datetime, *, worker: str, channel: Channel) -> dict:
+def tick(now: datetime, *, worker: str) -> dict:
     """The dispatch job: deliver every due minute this worker can claim."""
     counts: dict[str, int] = {}
     for _ in range(MAX_SLICES_PER_TICK):
         claimed = claim_slice(now, worker)
         if claimed is None:
             break
-        deliver_slice(claimed["_id"], now, channel, counts)
+        deliver_slice(claimed["_id"], now, counts)
         release_slice(claimed, now, worker)
         _count(counts, "slices", 1)
     return counts
 
 
-def deliver_slice(start: datetime, now: datetime, channel: Channel, counts) -> None:
+def deliver_slice(start: datetime, now: datetime, counts) -> None:
     due = Occurrence._get_collection().find(
         {"due_at": {"$gte": start, "$lt": start + MINUTE}, "status": "pending"},
         {"planned_at": 0},
     )
     while chunk := list(itertools.islice(due, CHUNK)):
-        _deliver_chunk(chunk, now, channel, counts)
+        _deliver_chunk(chunk, now, counts)
 
 
 def ended_agreements(now: datetime) -> set:
@@ -139,7 +137,7 @@ def _goals_met(occurrences: list[dict]) -> set[tuple[str, str]]:
     return adherence.met_among([_period_ref(o) for o in goals])
 
 
-def _deliver_chunk(chunk: list[dict], now: datetime, channel: Channel, counts) -> None:
+def _deliver_chunk(chunk: list[dict], now: datetime, counts) -> None:
     ended = ended_agreements(now)
     outcomes = defaultdict(list)  # (status, reason) → occurrence ids
     deferrals = defaultdict(list)  # new due_at → occurrence ids
@@ -160,12 +158,13 @@ def _deliver_chunk(chunk: list[dict], now: datetime, channel: Channel, counts) -
         else:
             inbox.append(notification_for(occurrence, now))
     _write_outcomes(outcomes, deferrals, counts)
-    new, retried = _insert_inbox(inbox)
+    names = {o["patient"]: o.get("patient_name") for o in deliveries if o.get("has_devices")}
+    new, queued = delivery.deliver(inbox, names=names, now=now, with_devices=set(names))
     if new:
         _count(counts, "delivered", len(new))
         metrics.REMINDERS.labels("delivered").inc(len(new))
-    names = {o["patient"]: o.get("patient_name") for o in deliveries if o.get("has_devices")}
-    _push([n for n in new + retried if n["patient"] in names], names, channel, counts)
+    if queued:
+        _count(counts, "pushes_queued", queued)
 
 
 def _batches(ids: list) -> list[list]:
@@ -215,89 +214,3 @@ def notification_for(occurrence: dict, now: datetime) -> dict:
         "created_at": now,
         "occurrence": occurrence["_id"],
     }
-
-
-def _insert_inbox(inbox: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Insert; return (new notifications, already-delivered ones whose push is unfinished)."""
-    if not inbox:
-        return [], []
-    collection = Notification._get_collection()
-    try:
-        collection.insert_many(inbox, ordered=False)
-        return inbox, []
-    except BulkWriteError as error:
-        errors = error.details["writeErrors"]
-        if any(e["code"] != DUPLICATE_KEY for e in errors):
-            raise
-    duplicate = {e["index"] for e in errors}
-    new = [doc for i, doc in enumerate(inbox) if i not in duplicate]
-    # Retried after a crash: these are in the inbox already; push those not yet pushed.
-    retried = [
-        doc
-        for i in sorted(duplicate)
-        if (doc := collection.find_one({"patient": inbox[i]["patient"], "key": inbox[i]["key"]}))
-        and doc.get("push") == "pending"
-    ]
-    return new, retried
-
-
-def _addressee(notification: dict):
-    """Whose devices hear it: its recipient (a provider, for an alert), else the patient."""
-    return notification.get("recipient") or notification["patient"]
-
-
-def _push(notifications: list[dict], names: dict, channel: Channel, counts) -> None:
-    """Send each notification to every device of its addressee; record what failed.
-
-    `names`: addressee id → the patient's name (a caregiver's device is told whose it is)."""
-    if not notifications:
-        return
-    devices = defaultdict(list)
-    addressees = {_addressee(n) for n in notifications}
-    for device in find_in(Device._get_collection(), "patient", addressees):
-        devices[device["patient"]].append(device)
-    targeted = [n for n in notifications if devices.get(_addressee(n))]
-    if not targeted:
-        return
-    collection = Notification._get_collection()
-    for batch in _batches([n["_id"] for n in targeted]):
-        collection.update_many({"_id": {"$in": batch}}, {"$set": {"push": "pending"}})
-    for notification in targeted:
-        errors = []
-        for device in devices[_addressee(notification)]:
-            result = channel.send(message_for(notification, device, names[device["patient"]]))
-            if result.unregistered:
-                Device.objects(token=device["token"]).delete()
-                _count(counts, "devices_removed", 1)
-            elif not result.ok:
-                errors.append(result.error)
-        _count(counts, "pushed" if not errors else "push_failed", 1)
-        _record_push(notification, errors)
-
-
-def message_for(notification: dict, device: dict, patient_name: str | None) -> PushMessage:
-    """A caregiver's device is told whose reminder it is."""
-    title = notification["title"]
-    if device["owner"] != device["patient"]:
-        title = f"For {patient_name or 'your dependant'}: {title}"
-    return PushMessage(
-        token=device["token"],
-        platform=device["platform"],
-        title=title,
-        body=notification["body"],
-        key=notification["key"],
-        data={"kind": notification["kind"], "notification_id": str(notification["_id"])},
-    )
-
-
-def _record_push(notification: dict, errors: list[str]) -> None:
-    changes = {"push": "failed" if errors else "sent"}
-    if errors:
-        changes["push_error"] = "; ".join(errors)[:300]
-    if errors and notification.get("occurrence"):
-        metrics.REMINDERS.labels("failed").inc()
-        Occurrence._get_collection().update_one(
-            {"_id": notification["occurrence"]},
-            {"$set": {"status": "failed", "reason": f"push failed: {changes['push_error']}"}},
-        )
-    Notification._get_collection().update_one({"_id": notification["_id"]}, {"$set": changes})
