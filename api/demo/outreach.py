@@ -2,8 +2,6 @@
 
 from datetime import datetime, timedelta
 
-from flask import current_app
-
 from api.demo.care import hba1c_result, record
 from api.demo.cast import demo_random
 from api.demo.team import A1C_READING, acting
@@ -13,7 +11,7 @@ from api.models.notification import Notification
 from api.models.user import User
 from api.services.care import education
 from api.services.clinic import campaigns, messages
-from api.services.notify import notifications, push
+from api.services.notify import notifications
 
 CAMPAIGN_NAME = "HbA1c recall"
 CAMPAIGN_DAYS_AGO = 21
@@ -101,8 +99,7 @@ def run_campaign(clinic, people, cast_by_key, staff, *, today, now: datetime) ->
         created_by=staff["pcp"].pk,
         now=sent,
     )
-    channel = push.channel_from_config(current_app.config)
-    campaigns.deliver_due(now=sent, worker="demo-seed", channel=channel)
+    campaigns.deliver_due(now=sent, worker="demo-seed")
     by_id = {patient.pk: key for key, patient in people.items()}
     for target in campaign.targets:
         person = cast_by_key[by_id[target]]
