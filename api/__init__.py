@@ -97,6 +97,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from api import fhir
     from api.console import register_console
     from api.nightscout import routes as nightscout
     from api.resources import BLUEPRINTS, docs, metrics
@@ -107,6 +108,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs.blp)
     app.register_blueprint(metrics.blp)
     register_console(app)
+    app.register_blueprint(fhir.blp)
 
 
 def register_commands(app: Flask) -> None:

@@ -3,7 +3,9 @@
 A caller reaches a patient's records as:
   - `self`      the patient themselves,
   - `team`      a provider with an *active* membership in the patient's care team,
-  - `caregiver` an account holding an active, unexpired grant, within its permissions.
+  - `caregiver` an account holding an active, unexpired grant, within its permissions,
+  - `clinic`    a clinic's system client (FHIR API only, read-only), for a patient on the
+                active care team of one of that clinic's providers.
 Anyone else gets 404, never a hint that the patient exists. A caller who is let in but lacks
 the permission the route needs gets 403. Every access by someone other than the patient is
 written to the patient's access log.
@@ -23,7 +25,9 @@ from api.clock import utcnow
 from api.errors import Forbidden, NotFound, Unauthorized
 from api.models.care_team import AccessLogEntry, CareTeamMember
 from api.models.caregiver import Grant
+from api.models.clinic import Clinic
 from api.models.user import User
+from api.services.clinic.api_clients import CLIENT_ROLE
 from api.services.tracking import uploaders
 
 
@@ -69,6 +73,8 @@ class Scope:
     def permissions(self) -> tuple[str, ...]:
         if self.relation == "caregiver":
             return tuple(self.grant.permissions)
+        if self.relation == "clinic":
+            return ("view",)
         return tuple(_CAREGIVER_LEVELS)
 
 
@@ -112,7 +118,22 @@ def _caregiver_scope(patient_id: ObjectId, who: Caller, now: datetime) -> Scope 
     return Scope(patient_id, who, "caregiver", grant=grant, _patient=patient)
 
 
+def _clinic_scope(patient_id: ObjectId, who: Caller) -> Scope | None:
+    """A clinic client reaches the patients its clinic's providers actively care for."""
+    clinic = Clinic.objects(pk=who.clinic).only("providers").first() if who.clinic else None
+    if clinic is None or not clinic.providers:
+        return None
+    membership = CareTeamMember.objects(
+        patient=patient_id, status="active", provider__in=clinic.providers
+    ).first()
+    if membership is None:
+        return None
+    return Scope(patient_id, who, "clinic", membership=membership)
+
+
 def _relation(patient_id: ObjectId, who: Caller, now: datetime) -> Scope | None:
+    if who.role == CLIENT_ROLE:
+        return _clinic_scope(patient_id, who)
     # A provider's or an admin's own id names no patient records: "self" is for patients.
     if who.id == patient_id and who.role == "patient":
         return Scope(patient_id, who, "self")
@@ -133,6 +154,10 @@ def _check_need(scope: Scope, need: Need) -> None:
     if need is Need.SELF:
         if scope.relation != "self":
             raise Forbidden("Only the patient may do this.")
+        return
+    if scope.relation == "clinic":
+        if need is not Need.VIEW:
+            raise Forbidden("A clinic system client may only read.")
         return
     if scope.relation == "self":
         return

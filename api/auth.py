@@ -11,8 +11,9 @@ from bson import ObjectId
 from flask import g
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
-from api.errors import Forbidden, problem
+from api.errors import Forbidden, Unauthorized, problem
 from api.extensions import jwt
+from api.services.clinic.api_clients import CLIENT_ROLE
 from api.services.identity import tokens
 
 
@@ -22,6 +23,8 @@ class Caller:
     role: str
     family: str
     jti: str
+    # A clinic system client's clinic (its tokens read that clinic's patients, FHIR only).
+    clinic: ObjectId | None = None
 
     @property
     def is_provider(self) -> bool:
@@ -30,8 +33,13 @@ class Caller:
 
 def caller() -> Caller:
     claims = get_jwt()
+    clinic = claims.get("clinic") if claims["role"] == CLIENT_ROLE else None
     return Caller(
-        id=ObjectId(claims["sub"]), role=claims["role"], family=claims["fam"], jti=claims["jti"]
+        id=ObjectId(claims["sub"]),
+        role=claims["role"],
+        family=claims["fam"],
+        jti=claims["jti"],
+        clinic=ObjectId(clinic) if clinic else None,
     )
 
 
@@ -48,6 +56,11 @@ def authenticated(*roles: str, refresh: bool = False):
             verify_jwt_in_request(refresh=refresh)
             who = caller()
             g.caller_id = str(who.id)
+            if who.role == CLIENT_ROLE:
+                raise Unauthorized(
+                    "A clinic system client's token is for the FHIR API only.",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             if roles and who.role not in roles:
                 raise Forbidden(f"This action is for {' or '.join(roles)} accounts.")
             if "pid" in kwargs:

@@ -1,16 +1,16 @@
-"""The FHIR R4 export through HTTP: it validates with fhir.resources' R4B models and carries
+"""The FHIR R4 export through HTTP: it validates against HL7's R4 JSON schema and carries
 our values over (readings, targets, check-ups, caregivers, medications, alerts)."""
 
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fhir.resources.R4B.bundle import Bundle
 
 from api.clock import utcnow
 from api.models.agreement import Checkup
 from api.services.care import checkups
 from api.services.records import export, fhir
+from tests.fhir_schema import validate
 from tests.log_helpers import GLUCOSE, WALK, WEIGHT, entry, plan, post
 from tests.test_foundation import assert_problem
 
@@ -36,7 +36,7 @@ def fetch(client, p, headers=None, pid=None) -> dict:
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == export.FHIR_JSON
     document = json.loads(response.get_data(as_text=True))
-    Bundle.model_validate(document)
+    validate(document)
     return document
 
 
@@ -69,7 +69,11 @@ def test_the_export_validates_and_round_trips_a_glucose_reading(client, p):
     assert document["resourceType"] == "Bundle" and document["type"] == "collection"
     urls = [e["fullUrl"] for e in document["entry"]]
     assert len(urls) == len(set(urls))
-    assert all(e["fullUrl"] == f"urn:uuid:{e['resource']['id']}" for e in document["entry"])
+    for e in document["entry"]:
+        resource = e["resource"]
+        assert (
+            e["fullUrl"] == f"http://localhost/fhir/R4/{resource['resourceType']}/{resource['id']}"
+        )
     (patient,) = of_type(document, "Patient")
     assert patient["name"] == [{"text": "Ana Ruiz"}]
     assert patient["identifier"][0]["value"] == str(p.patient.pk)
@@ -89,7 +93,8 @@ def test_the_export_validates_and_round_trips_a_glucose_reading(client, p):
     assert glucose["effectiveDateTime"] == at.isoformat(timespec="milliseconds").replace(
         "+00:00", "Z"
     )
-    assert glucose["subject"]["reference"] == f"urn:uuid:{patient['id']}"
+    assert patient["id"] == str(p.patient.pk)
+    assert glucose["subject"]["reference"] == f"Patient/{patient['id']}"
     assert glucose["note"] == [{"text": "after lunch"}]
     assert glucose["status"] == "final"
     # 7.5 mmol/L is 135 mg/dL: inside the goal's 70 to 180.
@@ -108,7 +113,7 @@ def test_goals_care_plan_and_check_up_activity(client, p):
     goals = of_type(document, "Goal")
     assert len(goals) == 3
     referenced = {g["reference"] for g in plan_resource["goal"]}
-    assert referenced == {f"urn:uuid:{g['id']}" for g in goals}
+    assert referenced == {f"Goal/{g['id']}" for g in goals}
     glucose = by_identifier(goals, "g_glucose")
     assert glucose["lifecycleStatus"] == "active"
     assert glucose["description"] == {"text": "Glucose between 70 and 180"}
@@ -155,11 +160,13 @@ def test_a_check_up_done_is_a_procedure_and_the_activitys_outcome(client, p):
     assert procedure["outcome"] == {"text": "6.9 %"}
     assert procedure["note"] == [{"text": "fasting"}]
     practitioner = by_identifier(of_type(document, "Practitioner"), str(p.provider.pk))
-    assert procedure["performer"] == [{"actor": {"reference": f"urn:uuid:{practitioner['id']}"}}]
+    assert procedure["performer"] == [
+        {"actor": {"reference": f"Practitioner/{practitioner['id']}"}}
+    ]
     (plan_resource,) = of_type(document, "CarePlan")
-    assert procedure["basedOn"] == [{"reference": f"urn:uuid:{plan_resource['id']}"}]
+    assert procedure["basedOn"] == [{"reference": f"CarePlan/{plan_resource['id']}"}]
     (activity,) = plan_resource["activity"]
-    assert activity["outcomeReference"] == [{"reference": f"urn:uuid:{procedure['id']}"}]
+    assert activity["outcomeReference"] == [{"reference": f"Procedure/{procedure['id']}"}]
 
 
 def test_care_team_and_caregivers_active_only(client, factory, p):
@@ -180,16 +187,15 @@ def test_care_team_and_caregivers_active_only(client, factory, p):
     assert related["name"] == [{"text": "Maria Ruiz"}]
     assert related["identifier"][0]["value"] == str(mother.pk)
     assert related["relationship"][0]["coding"][0]["code"] == "PRN"
-    assert (
-        related["patient"]["reference"] == f"urn:uuid:{fhir.resource_id('Patient', p.patient.pk)}"
-    )
+    assert related["patient"]["reference"] == f"Patient/{p.patient.pk}"
     (team,) = of_type(document, "CareTeam")
     members = {m["member"]["reference"]: m for m in team["participant"]}
+    assert team["id"] == str(p.patient.pk)
     practitioners = {r["name"][0]["text"]: r for r in of_type(document, "Practitioner")}
     assert set(practitioners) == {p.provider.name, "Dr Past"}
-    past = members[f"urn:uuid:{practitioners['Dr Past']['id']}"]
+    past = members[f"Practitioner/{practitioners['Dr Past']['id']}"]
     assert "end" in past["period"] and {"text": "cardiology"} in past["role"]
-    assert "end" not in members[f"urn:uuid:{practitioners[p.provider.name]['id']}"]["period"]
+    assert "end" not in members[f"Practitioner/{practitioners[p.provider.name]['id']}"]["period"]
 
 
 def test_a_caregivers_reading_names_them_and_is_exported_to_them(client, factory, p):
@@ -205,7 +211,7 @@ def test_a_caregivers_reading_names_them_and_is_exported_to_them(client, factory
 
     observation = by_identifier(of_type(document, "Observation"), reading["id"])
     (related,) = of_type(document, "RelatedPerson")
-    assert observation["performer"] == [{"reference": f"urn:uuid:{related['id']}"}]
+    assert observation["performer"] == [{"reference": f"RelatedPerson/{related['id']}"}]
 
 
 def test_medications_and_unresolved_alerts(client, factory, mongo, p):
@@ -236,7 +242,7 @@ def test_medications_and_unresolved_alerts(client, factory, mongo, p):
     assert statement["effectivePeriod"] == {"start": "2024-01-10"}
     assert statement["dosage"][0]["text"] == "500 mg, twice daily"
     practitioner = by_identifier(of_type(document, "Practitioner"), str(p.provider.pk))
-    assert statement["informationSource"] == {"reference": f"urn:uuid:{practitioner['id']}"}
+    assert statement["informationSource"] == {"reference": f"Practitioner/{practitioner['id']}"}
     (flag,) = of_type(document, "Flag")
     assert flag["status"] == "active"
     assert flag["code"]["text"].startswith("Urgent alert: Blood glucose below 70")
@@ -265,7 +271,7 @@ def test_a_year_of_entries_streams_in_order(client, factory, p):
     response = client.get(url(p), headers=p.headers)
     assert response.is_streamed
     document = json.loads(response.get_data(as_text=True))
-    Bundle.model_validate(document)
+    validate(document)
     observations = of_type(document, "Observation")
     assert len(observations) == len(batch)
     times = [o["effectiveDateTime"] for o in observations]

@@ -6,6 +6,7 @@ from api.access import Need, patient_scope
 from api.auth import authenticated
 from api.clock import utcnow
 from api.extensions import Blueprint
+from api.fhir.urls import fhir_base_url
 from api.schemas.records import BundleSchema, ErasureSchema
 from api.services.records import erasure, export, report
 
@@ -31,7 +32,7 @@ blp = Blueprint(
 def export_record(pid):
     """The patient's whole record as FHIR R4, for the patient, the team and caregivers."""
     scope = patient_scope(pid, Need.VIEW)
-    chunks = export.bundle(scope.patient, now=utcnow())
+    chunks = export.bundle(scope.patient, now=utcnow(), base=fhir_base_url())
     return Response(stream_with_context(chunks), mimetype=export.FHIR_JSON)
 
 

@@ -29,3 +29,21 @@ class ClinicSchema(Schema):
         metadata={"description": "Patients on the active care team of any of its providers."}
     )
     created_at = UtcDateTime()
+
+
+class ApiClientCreateSchema(Schema):
+    name = text(200, metadata={"example": "Northside EHR"})
+
+
+class ApiClientSchema(Schema):
+    client_id = ma.fields.String()
+    name = ma.fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    revoked_at = UtcDateTime(allow_none=True)
+    last_token_at = UtcDateTime(allow_none=True)
+
+
+class ApiClientCreatedSchema(ApiClientSchema):
+    client_secret = ma.fields.String(
+        metadata={"description": "Shown this once; only its hash is kept."}
+    )

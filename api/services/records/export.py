@@ -92,8 +92,8 @@ def resources(patient: User, *, now: datetime) -> tuple[list[dict], dict]:
         u.pk: u
         for u in User.objects(pk__in=list(provider_ids), role="provider").only("name", "specialty")
     }
-    performers = {uid: fhir.user_ref("Practitioner", uid) for uid in providers}
-    performers |= {g.caregiver: fhir.user_ref("RelatedPerson", g.caregiver) for g, _ in caregivers}
+    performers = {uid: fhir.reference("Practitioner", uid) for uid in providers}
+    performers |= {g.caregiver: fhir.reference("RelatedPerson", g.pk) for g, _ in caregivers}
     performers[pid] = fhir.patient_ref(pid)
 
     found = [fhir.patient(patient)]
@@ -125,12 +125,16 @@ def _observations(patient_id, performers: dict) -> Iterator[dict]:
             yield fhir.observation(entry, performers)
 
 
-def _entry(resource: dict) -> str:
-    return json.dumps({"fullUrl": fhir.full_url(resource), "resource": resource})
+def _entry(resource: dict, base: str) -> str:
+    return json.dumps({"fullUrl": fhir.full_url(resource, base), "resource": resource})
 
 
-def bundle(patient: User, *, now: datetime) -> Iterator[str]:
-    """The Bundle as JSON text, in pieces: header, the small resources, then Observations."""
+def bundle(patient: User, *, now: datetime, base: str) -> Iterator[str]:
+    """The Bundle as JSON text, in pieces: header, the small resources, then Observations.
+
+    `base` is the FHIR API's absolute base URL: each `fullUrl` is where the API serves the
+    resource, and the relative references resolve against it.
+    """
     found, performers = resources(patient, now=now)
     header = {
         "resourceType": "Bundle",
@@ -141,9 +145,9 @@ def bundle(patient: User, *, now: datetime) -> Iterator[str]:
     yield json.dumps(header)[:-1] + ', "entry": ['
     separator = ""
     for resource in found:
-        yield separator + _entry(resource)
+        yield separator + _entry(resource, base)
         separator = ","
     for resource in _observations(patient.pk, performers):
-        yield separator + _entry(resource)
+        yield separator + _entry(resource, base)
         separator = ","
     yield "]}"

@@ -1,14 +1,14 @@
 """Our documents as FHIR R4 resources (JSON dicts), one pure function per resource type.
 
-Resource ids are UUIDs derived from our own ids (`resource_id`), so the same record always
-exports under the same id and references can be written before the target is; each
-resource also carries our id as an `identifier`, which is how a reader maps it back.
+A resource's id is our record's own id (`resource_id`), the same in the export and in the
+FHIR API (`api.fhir`), so the API can read a record back by it; references are relative
+(`Patient/<id>`). Each resource also carries our id as an `identifier`.
 Quantities use UCUM; measures with a standard code use LOINC (the measures registry).
 Nothing here reads the database: `api.services.records.export` gathers the documents.
 """
 
+import hashlib
 import re
-import uuid
 from datetime import UTC, date, datetime
 
 from api.services.common.intervals import parse_interval
@@ -23,7 +23,6 @@ ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 # Our own identifier systems: `<IDENTIFIER_BASE><kind>` (patient, user, log-entry, ...).
 IDENTIFIER_BASE = "urn:carepact:"
-_NAMESPACE = uuid.UUID("6f1c1d52-3b0e-4a55-9d55-0c0a9e0f7a11")
 _LOINC_CODE = re.compile(r"^\d{1,7}-\d$")
 
 # Our units → UCUM. Counted things are UCUM annotations ({steps}).
@@ -72,25 +71,27 @@ _RELATIONSHIPS = {"parent": "PRN", "guardian": "GUARD", "spouse": "SPS"}
 # --- ids, references and values -----------------------------------------------------------
 
 
-def resource_id(kind: str, *key) -> str:
-    return str(uuid.uuid5(_NAMESPACE, ":".join([kind, *map(str, key)])))
+def resource_id(record_id) -> str:
+    return str(record_id)
 
 
-def full_url(resource: dict) -> str:
-    return f"urn:uuid:{resource['id']}"
+def goal_id(agreement_id, item_id: str) -> str:
+    """A goal lives inside its agreement; its item id may hold any character, and FHIR ids
+    only [A-Za-z0-9-.], so the id is the agreement's and a digest of the item's."""
+    digest = hashlib.sha256(item_id.encode()).hexdigest()[:16]
+    return f"{agreement_id}-{digest}"
 
 
-def reference(kind: str, *key) -> dict:
-    return {"reference": f"urn:uuid:{resource_id(kind, *key)}"}
+def full_url(resource: dict, base: str) -> str:
+    return f"{base}/{resource['resourceType']}/{resource['id']}"
+
+
+def reference(kind: str, record_id) -> dict:
+    return {"reference": f"{kind}/{record_id}"}
 
 
 def patient_ref(patient_id) -> dict:
     return reference("Patient", patient_id)
-
-
-def user_ref(kind: str, user_id) -> dict:
-    """A Practitioner or RelatedPerson, keyed by the account id."""
-    return reference(kind, user_id)
 
 
 def identifier(kind: str, value) -> list[dict]:
@@ -116,6 +117,11 @@ def quantity(value: float, unit: str) -> dict:
         "system": UCUM,
         "code": UCUM_UNITS.get(unit, f"{{{unit}}}"),
     }
+
+
+def category_of(measure_name: str) -> str | None:
+    """The Observation category code (observation-category) of a measure's readings."""
+    return _CATEGORIES.get(measure_name)
 
 
 def measure_concept(measure_name: str) -> dict:
@@ -159,7 +165,7 @@ def _drop_empty(resource: dict) -> dict:
 def patient(user) -> dict:
     resource = {
         "resourceType": "Patient",
-        "id": resource_id("Patient", user.pk),
+        "id": resource_id(user.pk),
         "identifier": identifier("patient", user.pk),
         "active": True,
         "name": [{"text": user.name}],
@@ -172,7 +178,7 @@ def patient(user) -> dict:
 def practitioner(user) -> dict:
     resource = {
         "resourceType": "Practitioner",
-        "id": resource_id("Practitioner", user.pk),
+        "id": resource_id(user.pk),
         "identifier": identifier("user", user.pk),
         "active": True,
         "name": [{"text": user.name}],
@@ -182,14 +188,15 @@ def practitioner(user) -> dict:
 
 
 def related_person(grant, caregiver, patient_id) -> dict:
-    """An active caregiver: who, how related, since when and (if set) until when."""
+    """An active caregiver: who, how related, since when and (if set) until when. The id is
+    the grant's: one person may be a caregiver of several patients."""
     relationship = {"text": grant.relationship}
     if grant.relationship in _RELATIONSHIPS:
         code = _RELATIONSHIPS[grant.relationship]
         relationship["coding"] = [{"system": ROLE_CODE, "code": code}]
     resource = {
         "resourceType": "RelatedPerson",
-        "id": resource_id("RelatedPerson", caregiver.pk),
+        "id": resource_id(grant.pk),
         "identifier": identifier("user", caregiver.pk),
         "active": True,
         "patient": patient_ref(patient_id),
@@ -214,14 +221,14 @@ def care_team(patient_id, members: list, specialties: dict) -> dict:
             _drop_empty(
                 {
                     "role": roles,
-                    "member": user_ref("Practitioner", member.provider),
+                    "member": reference("Practitioner", member.provider),
                     "period": period,
                 }
             )
         )
     resource = {
         "resourceType": "CareTeam",
-        "id": resource_id("CareTeam", patient_id),
+        "id": resource_id(patient_id),
         "status": "active",
         "name": "Care team",
         "subject": patient_ref(patient_id),
@@ -257,7 +264,7 @@ def goal(agreement, item) -> dict:
     target, per = _target(item)
     resource = {
         "resourceType": "Goal",
-        "id": resource_id("Goal", agreement.pk, item.id),
+        "id": goal_id(agreement.pk, item.id),
         "identifier": identifier("goal", item.id),
         "lifecycleStatus": _GOAL_STATUS[agreement.status],
         "category": [{"text": item.kind}],
@@ -293,7 +300,7 @@ def care_plan(agreement, completions: list) -> dict:
     conditions = ", ".join(content.conditions)
     resource = {
         "resourceType": "CarePlan",
-        "id": resource_id("CarePlan", agreement.pk),
+        "id": resource_id(agreement.pk),
         "identifier": identifier("agreement", agreement.pk),
         "status": status,
         "intent": intent,
@@ -302,9 +309,9 @@ def care_plan(agreement, completions: list) -> dict:
         "subject": patient_ref(agreement.patient),
         "period": _drop_empty({"start": day(content.start_on)}),
         "created": instant(agreement.created_at),
-        "author": user_ref("Practitioner", agreement.author),
+        "author": reference("Practitioner", agreement.author),
         "careTeam": [reference("CareTeam", agreement.patient)],
-        "goal": [reference("Goal", agreement.pk, g.id) for g in content.goals],
+        "goal": [reference("Goal", goal_id(agreement.pk, g.id)) for g in content.goals],
         "activity": activities,
     }
     return _drop_empty(resource)
@@ -314,7 +321,7 @@ def care_plan(agreement, completions: list) -> dict:
 
 
 def observation(entry: dict, performers: dict) -> dict:
-    """One live log entry (a raw document), its value as the patient entered it.
+    """One live log entry (a raw document with its `_id`), its value as the patient entered it.
 
     `performers` maps an account id to its reference, for entries someone else recorded.
     """
@@ -324,7 +331,7 @@ def observation(entry: dict, performers: dict) -> dict:
     if value is None or unit is None:
         unit, value = measures.get(measure_name).canonical_unit, entry["value"]
     patient_id = entry["patient"]
-    category = _CATEGORIES.get(measure_name)
+    category = category_of(measure_name)
     recorded_by = entry.get("recorded_by")
     performer = performers.get(recorded_by) if recorded_by else patient_ref(patient_id)
     interpretation = None
@@ -333,7 +340,7 @@ def observation(entry: dict, performers: dict) -> dict:
         interpretation = [{"coding": [{"system": INTERPRETATION, "code": code}]}]
     resource = {
         "resourceType": "Observation",
-        "id": resource_id("Observation", patient_id, entry["uid"]),
+        "id": resource_id(entry["_id"]),
         "identifier": identifier("log-entry", entry["uid"]),
         "basedOn": [reference("CarePlan", entry["agreement"])] if entry.get("agreement") else None,
         "status": "amended" if entry.get("history") else "final",
@@ -356,7 +363,7 @@ def procedure(completion, performer: dict | None) -> dict:
     """A check-up done: what, when, by whom, with what result."""
     resource = {
         "resourceType": "Procedure",
-        "id": resource_id("Procedure", completion.pk),
+        "id": resource_id(completion.pk),
         "identifier": identifier("checkup-completion", completion.pk),
         "basedOn": [reference("CarePlan", completion.agreement)],
         "status": "completed",
@@ -385,7 +392,7 @@ def medication_statement(medication, informant) -> dict:
     }
     resource = {
         "resourceType": "MedicationStatement",
-        "id": resource_id("MedicationStatement", medication.pk),
+        "id": resource_id(medication.pk),
         "identifier": identifier("medication", medication.pk),
         "status": "active" if medication.status == "active" else "stopped",
         "statusReason": [{"text": medication.stop_reason}] if medication.stop_reason else None,
@@ -403,15 +410,18 @@ def medication_statement(medication, informant) -> dict:
 
 
 def flag(alert, description: str) -> dict:
-    """An alert not yet resolved (open or acknowledged), for whoever opens the record next."""
+    """An alert: active until resolved (open or acknowledged), then inactive."""
+    resolved = alert.status == "resolved"
     resource = {
         "resourceType": "Flag",
-        "id": resource_id("Flag", alert.pk),
+        "id": resource_id(alert.pk),
         "identifier": identifier("alert", alert.pk),
-        "status": "active",
+        "status": "inactive" if resolved else "active",
         "category": [{"coding": [{"system": FLAG_CATEGORY, "code": "clinical"}]}],
         "code": {"text": description},
         "subject": patient_ref(alert.patient),
-        "period": {"start": instant(alert.opened_at)},
+        "period": _drop_empty(
+            {"start": instant(alert.opened_at), "end": instant(alert.resolved_at)}
+        ),
     }
     return _drop_empty(resource)

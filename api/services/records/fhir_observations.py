@@ -1,0 +1,154 @@
+"""Observation search: a patient's live log entries in date order, a page at a time.
+
+The embedded server materialises every index entry a query's range matches before it applies
+`limit`, so a page is never read as "the patient's entries, sorted, limit 100": that costs a
+year of entries for a patient with a year of data. The page is read through time windows on
+the (patient, state, occurred_at) index instead, starting at the cursor and widening (1, 2,
+4 times...) until the page is full or the search's bounds are reached; each window matches about
+what it returns, so a page costs what it holds, whatever the history behind it. The next
+page starts where this one stopped, from the window size that filled it (keyset paging: the
+cursor is the last entry's (occurred_at, _id), never an offset).
+
+`total` of a search by patient alone comes from the adherence rollups, which count every live
+entry per goal and period (a handful of documents a year); a search narrowed by code,
+category or date counts the entries it matches.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pymongo import ASCENDING, DESCENDING
+
+from api.models.agreement import Agreement
+from api.models.log import LIVE
+from api.services.tracking import adherence, logs
+
+FIRST_WINDOW = timedelta(days=1)
+MIN_WINDOW = timedelta(minutes=1)
+TICK = timedelta(milliseconds=1)
+MAX_WINDOW = timedelta(days=3660)
+CLOCK_SKEW = logs.CLOCK_SKEW
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page stopped: the last entry returned, and the window that reached it."""
+
+    at: datetime
+    entry_id: object
+    window: timedelta
+
+
+@dataclass
+class Search:
+    patient_id: object
+    measures: list[str] | None = None
+    start: datetime | None = None  # inclusive
+    end: datetime | None = None  # exclusive
+    descending: bool = True
+
+    def filter(self) -> dict:
+        query = {"patient": self.patient_id, "state": LIVE}
+        if self.measures is not None:
+            query["measure"] = (
+                self.measures[0] if len(self.measures) == 1 else {"$in": self.measures}
+            )
+        return query
+
+    def narrowed(self) -> bool:
+        return self.measures is not None or self.start is not None or self.end is not None
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _bounds(search: Search, now: datetime) -> tuple[datetime, datetime] | None:
+    """[first, last) that can hold entries: none predate the patient's first agreement in
+    force, none lie past now (beyond the clock skew a write allows)."""
+    agreements = Agreement.objects(patient=search.patient_id, active_since__ne=None)
+    starts = [_utc(a.active_since) for a in agreements.only("active_since")]
+    if not starts:
+        return None
+    first, last = min(starts), _utc(now) + CLOCK_SKEW
+    if search.start is not None:
+        first = max(first, _utc(search.start))
+    if search.end is not None:
+        last = min(last, _utc(search.end))
+    return (first, last) if first < last else None
+
+
+def _window(search: Search, low: datetime, high: datetime) -> list[dict]:
+    """The entries in [low, high), in the search's order."""
+    query = search.filter()
+    query["occurred_at"] = {"$gte": low, "$lt": high}
+    order = DESCENDING if search.descending else ASCENDING
+    return list(logs.entries().find(query).sort([("occurred_at", order), ("_id", order)]))
+
+
+def _key(entry: dict) -> tuple:
+    return (_utc(entry["occurred_at"]), entry["_id"])
+
+
+def page(
+    search: Search, *, count: int, position: Position | None, now: datetime
+) -> tuple[list[dict], Position | None]:
+    """Up to `count` entries after `position`, and where the next page starts (None: done)."""
+    bounds = _bounds(search, now)
+    if bounds is None or count <= 0:
+        return [], None
+    first, last = bounds
+    window = position.window if position else FIRST_WINDOW
+    if position is None:
+        start = last if search.descending else first
+    elif search.descending:
+        # Stored instants have millisecond precision: this window holds the cursor's ties.
+        start = min(_utc(position.at) + TICK, last)
+    else:
+        start = max(_utc(position.at), first)
+    mark = (_utc(position.at), position.entry_id) if position else None
+    found: list[dict] = []
+    edge = start
+    while len(found) <= count:
+        if search.descending:
+            low, high = max(edge - window, first), edge
+            edge = low
+        else:
+            low, high = edge, min(edge + window, last)
+            edge = high
+        if low >= high:
+            break
+        batch = _window(search, low, high)
+        if mark is not None:
+            batch = [e for e in batch if (_key(e) < mark if search.descending else _key(e) > mark)]
+        found += batch
+        window = min(window * 2, MAX_WINDOW)
+    if len(found) <= count:
+        return found, None
+    found = found[:count]
+    at, entry_id = _key(found[-1])
+    # The next page starts with the span this one took: about what it will need.
+    span = max(abs(start - at), MIN_WINDOW)
+    return found, Position(at, entry_id, min(span, MAX_WINDOW))
+
+
+def total(search: Search) -> int:
+    """How many entries the search matches (see the module's note on the rollups)."""
+    if search.narrowed():
+        return logs.entries().count_documents(search.filter() | _date_filter(search))
+    rollups = adherence.rollups().find({"patient": search.patient_id}, {"p": 1})
+    return sum(
+        (period or {}).get("count") or 0
+        for rollup in rollups
+        for period in (rollup.get("p") or {}).values()
+        if isinstance(period, dict)
+    )
+
+
+def _date_filter(search: Search) -> dict:
+    span = {}
+    if search.start is not None:
+        span["$gte"] = search.start
+    if search.end is not None:
+        span["$lt"] = search.end
+    return {"occurred_at": span} if span else {}
