@@ -6,13 +6,14 @@ the full clinic `make run` seeds and prints how long it took.
 
 import time
 from datetime import date
+from zoneinfo import ZoneInfo
 
 import pytest
 from bson import ObjectId
 
 from api import demo
 from api.clock import utcnow
-from api.demo.cast import CLINIC_NAME, DEMO_PASSWORD
+from api.demo.cast import CLINIC_NAME, CLINIC_TZ, DEMO_PASSWORD
 from api.services.clinic import population
 from tests.test_population import normalised
 
@@ -35,6 +36,10 @@ def dump(mongo) -> dict:
     }
 
 
+def clinic_today() -> date:
+    return utcnow().astimezone(ZoneInfo(CLINIC_TZ)).date()
+
+
 def sign_in(client, email: str) -> dict:
     response = client.post("/api/v1/auth/login", json={"email": email, "password": DEMO_PASSWORD})
     assert response.status_code == 200, response.get_json()
@@ -45,8 +50,18 @@ def patient(mongo, first_name: str) -> dict:
     return mongo.users.find_one({"name": {"$regex": f"^{first_name} "}, "role": "patient"})
 
 
+COUNTERS = ("count", "total", "out")
+
+
 def adherence_state(mongo) -> tuple[dict, dict]:
-    rollups = {doc["_id"]: doc["p"] for doc in mongo.adherence_rollups.find()}
+    # A counter at zero (CGM wear marking a day with nothing logged) reads as no counter.
+    rollups = {
+        doc["_id"]: {
+            key: {k: v for k, v in period.items() if k not in COUNTERS or v != 0}
+            for key, period in doc["p"].items()
+        }
+        for doc in mongo.adherence_rollups.find()
+    }
     # A rebuild writes `None` where the incremental path never set a field.
     summaries = {
         doc["_id"]: {name: value for name, value in doc.items() if value is not None}
@@ -117,7 +132,7 @@ def test_the_demo_clinic_seeds_once_and_its_figures_agree(app, client, mongo):
     panel = client.get("/api/v1/panel", headers=gp).get_json()
     assert len(panel) == FEATURED + 1
     walter = next(row for row in panel if row["patient"]["name"] == "Walter Brooks")
-    assert (date.today() - date.fromisoformat(walter["last_logged_at"][:10])).days >= 9
+    assert (clinic_today() - date.fromisoformat(walter["last_logged_at"][:10])).days >= 9
 
     # Alerts: the open ones the stories end with, and the GP's acknowledged one.
     def alerts_of(name: str) -> list[dict]:
@@ -146,11 +161,26 @@ def test_the_demo_clinic_seeds_once_and_its_figures_agree(app, client, mongo):
     endo = sign_in(client, "endo@demo.carepact.test")
     refused = client.post(
         f"/api/v1/patients/{grace['_id']}/checkups/{tests[0]['checkup_id']}/completions",
-        json={"done_on": date.today().isoformat()},
+        json={"done_on": clinic_today().isoformat()},
         headers=endo,
     )
     assert refused.status_code == 409
     assert refused.get_json()["earlier"]["id"] == str(tests[1]["_id"])
+
+    # CGM wearers: Rosa's fortnight shows her lows; Walter's sensor stopped with his logs.
+    def glucose(name: str) -> dict:
+        pid = patient(mongo, name)["_id"]
+        response = client.get(f"/api/v1/patients/{pid}/glucose?days=14", headers=gp)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    rosa_cgm = glucose("Rosa")
+    assert rosa_cgm["sufficient"] is True and rosa_cgm["wear_percent"] >= 70
+    ranges = rosa_cgm["time_in_ranges"]
+    assert ranges["low"] + ranges["very_low"] > 0 and len(rosa_cgm["agp"]) == 24
+    walter_cgm = glucose("Walter")
+    assert walter_cgm["sufficient"] is False and 0 < walter_cgm["wear_percent"] < 70
+    assert mongo.glucose_uploaders.count_documents({}) == 3
 
     # The population view agrees with the patients and with a rebuild from the summaries.
     cid = str(clinic["_id"])

@@ -2,16 +2,17 @@
 
 A GP, a respiratory nurse practitioner, an endocrinologist and a paediatric cardiologist;
 about 60 patients with type 2 diabetes, asthma or hypertension and a child with a heart
-condition cared for by a parent; ninety days of history written through the services, so
-rollups, summaries, panel, population and alerts agree as they do in use. Seeding again
-changes nothing; the logins are printed every time.
+condition cared for by a parent; ninety days of history (and a fortnight of CGM readings for
+three of the diabetics) written through the services, so rollups, summaries, panel,
+population and alerts agree as they do in use. Seeding again changes nothing; the logins are
+printed every time.
 """
 
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
 from api.clock import utcnow
-from api.demo import care, outreach, team
+from api.demo import care, cgm, outreach, team
 from api.demo.cast import (
     CLINIC_NAME,
     CLINIC_TZ,
@@ -80,6 +81,7 @@ def seed(*, patients: int = FULL_PATIENTS) -> list[str]:
     _write_history(
         child_spec, child, logs.Author(child.pk, parent.pk, "caregiver"), today=today, now=now
     )
+    cgm.upload_traces(cast, people, today=today, now=now)
     for person in cast:
         care.record_checkups(person, people[person.key], staff, today=today, now=now)
     if "victor" in people:
