@@ -123,9 +123,10 @@ def _clinic_scope(patient_id: ObjectId, who: Caller) -> Scope | None:
     clinic = Clinic.objects(pk=who.clinic).only("providers").first() if who.clinic else None
     if clinic is None or not clinic.providers:
         return None
-    membership = CareTeamMember.objects(
-        patient=patient_id, status="active", provider__in=clinic.providers
-    ).first()
+    # By (patient, status): the embedded server plans an added `$in` as a collection scan.
+    providers = set(clinic.providers)
+    active = CareTeamMember.objects(patient=patient_id, status="active")
+    membership = next((m for m in active if m.provider in providers), None)
     if membership is None:
         return None
     return Scope(patient_id, who, "clinic", membership=membership)

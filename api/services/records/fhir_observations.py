@@ -47,13 +47,13 @@ class Search:
     end: datetime | None = None  # exclusive
     descending: bool = True
 
-    def filter(self) -> dict:
+    def filters(self) -> list[dict]:
+        """One query per measure: the embedded server plans `measure: {$in: [...]}` as a
+        collection scan, one measure at a time uses the (patient, measure, ...) index."""
         query = {"patient": self.patient_id, "state": LIVE}
-        if self.measures is not None:
-            query["measure"] = (
-                self.measures[0] if len(self.measures) == 1 else {"$in": self.measures}
-            )
-        return query
+        if self.measures is None:
+            return [query]
+        return [{**query, "measure": name} for name in self.measures]
 
     def narrowed(self) -> bool:
         return self.measures is not None or self.start is not None or self.end is not None
@@ -66,8 +66,8 @@ def _utc(value: datetime) -> datetime:
 def _bounds(search: Search, now: datetime) -> tuple[datetime, datetime] | None:
     """[first, last) that can hold entries: none predate the patient's first agreement in
     force, none lie past now (beyond the clock skew a write allows)."""
-    agreements = Agreement.objects(patient=search.patient_id, active_since__ne=None)
-    starts = [_utc(a.active_since) for a in agreements.only("active_since")]
+    agreements = Agreement.objects(patient=search.patient_id).only("active_since")
+    starts = [_utc(a.active_since) for a in agreements if a.active_since is not None]
     if not starts:
         return None
     first, last = min(starts), _utc(now) + CLOCK_SKEW
@@ -80,10 +80,14 @@ def _bounds(search: Search, now: datetime) -> tuple[datetime, datetime] | None:
 
 def _window(search: Search, low: datetime, high: datetime) -> list[dict]:
     """The entries in [low, high), in the search's order."""
-    query = search.filter()
-    query["occurred_at"] = {"$gte": low, "$lt": high}
     order = DESCENDING if search.descending else ASCENDING
-    return list(logs.entries().find(query).sort([("occurred_at", order), ("_id", order)]))
+    found = []
+    for query in search.filters():
+        query["occurred_at"] = {"$gte": low, "$lt": high}
+        found += logs.entries().find(query).sort([("occurred_at", order), ("_id", order)])
+    if len(search.filters()) > 1:
+        found.sort(key=_key, reverse=search.descending)
+    return found
 
 
 def _key(entry: dict) -> tuple:
@@ -135,7 +139,10 @@ def page(
 def total(search: Search) -> int:
     """How many entries the search matches (see the module's note on the rollups)."""
     if search.narrowed():
-        return logs.entries().count_documents(search.filter() | _date_filter(search))
+        return sum(
+            logs.entries().count_documents(query | _date_filter(search))
+            for query in search.filters()
+        )
     rollups = adherence.rollups().find({"patient": search.patient_id}, {"p": 1})
     return sum(
         (period or {}).get("count") or 0

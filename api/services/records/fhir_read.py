@@ -60,8 +60,8 @@ def performers(patient_id, account_ids, now: datetime) -> dict:
     if caregivers:
         patient = User.objects(pk=patient_id).only("timezone").first()
         today = local_days.today(now, patient.timezone if patient else "UTC")
-        for grant in Grant.objects(patient=patient_id, caregiver__in=caregivers, status="active"):
-            if grant_in_force(grant, today):
+        for grant in Grant.objects(patient=patient_id, status="active"):
+            if grant.caregiver in caregivers and grant_in_force(grant, today):
                 found[grant.caregiver] = fhir.reference("RelatedPerson", grant.pk)
     return found
 
@@ -73,13 +73,19 @@ def _patient(user) -> Found:
     return Found(user.pk, fhir.patient(user), user.updated_at)
 
 
+def _patient_user(patient_id) -> User | None:
+    # By _id alone: the embedded server plans a second predicate as a collection scan.
+    user = User.objects(pk=patient_id).first() if patient_id else None
+    return user if user is not None and user.role == "patient" else None
+
+
 def read_patient(rid, now):
-    user = User.objects(pk=object_id(rid), role="patient").first() if object_id(rid) else None
+    user = _patient_user(object_id(rid))
     return _patient(user) if user else None
 
 
 def gather_patient(patient_id, now):
-    user = User.objects(pk=patient_id, role="patient").first()
+    user = _patient_user(patient_id)
     return [_patient(user)] if user else []
 
 
@@ -118,7 +124,9 @@ def gather_goal(patient_id, now):
 
 
 def _care_team(patient_id) -> Found:
-    members = list(CareTeamMember.objects(patient=patient_id, status__in=("active", "ended")))
+    members = [
+        m for m in CareTeamMember.objects(patient=patient_id) if m.status in ("active", "ended")
+    ]
     providers = User.objects(pk__in=[m.provider for m in members]).only("specialty")
     specialties = {p.pk: p.specialty for p in providers}
     updated = max((m.updated_at for m in members), default=None)
@@ -126,9 +134,8 @@ def _care_team(patient_id) -> Found:
 
 
 def read_care_team(rid, now):
-    oid = object_id(rid)
-    exists = oid is not None and User.objects(pk=oid, role="patient").only("id").first()
-    return _care_team(oid) if exists else None
+    user = _patient_user(object_id(rid))
+    return _care_team(user.pk) if user else None
 
 
 def gather_care_team(patient_id, now):
@@ -212,8 +219,8 @@ def _related(grants, now) -> list[Found]:
 
 def read_related_person(rid, now):
     oid = object_id(rid)
-    grant = Grant.objects(pk=oid, status="active").first() if oid else None
-    found = _related([grant], now) if grant else []
+    grant = Grant.objects(pk=oid).first() if oid else None
+    found = _related([grant], now) if grant and grant.status == "active" else []
     return found[0] if found else None
 
 
@@ -238,8 +245,8 @@ def gather_communication(patient_id, now):
 
 def read_observation(rid, now):
     oid = object_id(rid)
-    entry = logs.entries().find_one({"_id": oid, "state": LIVE}) if oid else None
-    if entry is None:
+    entry = logs.entries().find_one({"_id": oid}) if oid else None
+    if entry is None or entry.get("state") != LIVE:
         return None
     return observations([entry], entry["patient"], now)[0]
 
