@@ -116,14 +116,13 @@ def main() -> int:
         )
         supervisor.spawn("jobs", [sys.executable, "-m", "jobs"], env)
         _say(f"API on http://127.0.0.1:{port}  docs: http://127.0.0.1:{port}/api/v1/docs")
-        _say(f"console: http://127.0.0.1:{port}/console/login (the demo logins are above)")
         if env.get("METRICS_TOKEN") == DEVELOPMENT_METRICS_TOKEN:
             _say(
                 f"metrics: curl -H 'Authorization: Bearer {DEVELOPMENT_METRICS_TOKEN}' "
                 f"http://127.0.0.1:{port}/metrics"
             )
         # localhost, not 127.0.0.1: browsers keep the console's Secure cookies there over HTTP.
-        _say(f"clinician console: http://localhost:{port}/console/")
+        _say(f"clinician console: http://localhost:{port}/console/login (demo logins above)")
         _say("Ctrl-C stops everything")
         return supervisor.watch()
     except Exception as error:

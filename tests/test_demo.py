@@ -13,6 +13,7 @@ from bson import ObjectId
 
 from api import demo
 from api.clock import utcnow
+from api.demo.care import SeedError
 from api.demo.cast import CLINIC_NAME, CLINIC_TZ, DEMO_PASSWORD
 from api.services.clinic import population
 from tests.test_population import normalised
@@ -244,3 +245,10 @@ def test_the_full_demo_clinic_seeds_within_about_a_minute(app, client, mongo):
     # Most of the seed is storing its entries: the rest may cost at most as much again, and
     # the ratio holds on a loaded machine where the seconds do not.
     assert took <= FLOOR_RATIO * floor
+
+
+def test_the_demo_is_never_seeded_in_production(app, mongo):
+    app.config["CAREPACT_ENV"] = "production"
+    with pytest.raises(SeedError, match="never in production"):
+        demo.seed(patients=1)
+    assert mongo.users.count_documents({}) == 0

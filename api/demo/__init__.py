@@ -11,7 +11,10 @@ printed every time.
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
+from flask import current_app
+
 from api.clock import utcnow
+from api.config import RELAXED_ENVIRONMENTS
 from api.demo import care, cgm, outreach, team
 from api.demo.cast import (
     CLINIC_NAME,
@@ -55,6 +58,8 @@ def _write_history(person, patient, author: logs.Author, *, today, now) -> None:
 
 def seed(*, patients: int = FULL_PATIENTS) -> list[str]:
     """Seed the clinic (the featured patients and others up to `patients`); the logins."""
+    if current_app.config["CAREPACT_ENV"] not in RELAXED_ENVIRONMENTS:
+        raise care.SeedError("Demo accounts share a published password: never in production.")
     now = utcnow()
     today = now.astimezone(ZoneInfo(CLINIC_TZ)).date()
     staff = team.ensure_staff()

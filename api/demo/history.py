@@ -53,7 +53,7 @@ def _glucose(person, goal, day, days_ago, good, rng):
     morning, evening = _at(day, 7, 30, rng), _at(day, 17, 30, rng)
     if good:
         readings = [(morning, rng.randint(92, 150))]
-        if rng.random() < 0.3:
+        if rng.random() < 0.1:
             readings.append((evening, rng.randint(100, 168)))
     elif rng.random() < 0.5:
         readings = []
