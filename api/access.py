@@ -132,6 +132,24 @@ def _clinic_scope(patient_id: ObjectId, who: Caller) -> Scope | None:
     return Scope(patient_id, who, "clinic", membership=membership)
 
 
+def readable_patients(who: Caller, now: datetime) -> set[ObjectId]:
+    """Whom the caller may read, for listing (each one is still admitted by `patient_scope`
+    when shown): a patient themselves and those whose grants they hold, a provider their
+    active teams' patients, a clinic client its providers' patients."""
+    found: set[ObjectId] = set()
+    if who.role == CLIENT_ROLE:
+        clinic = Clinic.objects(pk=who.clinic).only("providers").first() if who.clinic else None
+        for provider in clinic.providers if clinic else []:
+            found |= {m.patient for m in CareTeamMember.objects(provider=provider, status="active")}
+        return found
+    if who.role == "patient":
+        found.add(who.id)
+    if who.role == "provider":
+        found |= {m.patient for m in CareTeamMember.objects(provider=who.id, status="active")}
+    found |= {g.patient for g in Grant.objects(caregiver=who.id) if g.status == "active"}
+    return found
+
+
 def _relation(patient_id: ObjectId, who: Caller, now: datetime) -> Scope | None:
     if who.role == CLIENT_ROLE:
         return _clinic_scope(patient_id, who)

@@ -186,3 +186,35 @@ def test_a_client_reads_its_clinics_patients_only_and_is_revocable(client, facto
     assert client.delete(revoke, headers=clinic.admin_headers).status_code == 204
     wrong_clinic = f"/api/v1/admin/clinics/{clinic.clinic_id}/api-clients/cp_nobody"
     assert_problem(client.delete(wrong_clinic, headers=clinic.admin_headers), 404)
+
+
+def test_patient_search_lists_whom_the_caller_may_read(client, factory, r, mongo):
+    second = factory.patient(name="Second Patient")
+    factory.membership(second, r.plan.provider)
+    colleague = factory.provider()
+    third = factory.patient(name="Third Patient")
+    factory.membership(third, colleague)
+    clinic = clinic_with_client(client, factory, r.plan.provider, colleague)
+    expected = {
+        "the patient": (r.plan.headers, {r.ids["Patient"]}),
+        "the provider": (factory.headers(r.plan.provider), {r.ids["Patient"], str(second.pk)}),
+        # A caregiver is a patient too: themselves, and whom they care for.
+        "the caregiver": (factory.headers(r.caregiver), {r.ids["Patient"], str(r.caregiver.pk)}),
+        "a stranger": (factory.headers(factory.provider()), set()),
+        "the clinic's client": (
+            client_headers(client, clinic),
+            {r.ids["Patient"], str(second.pk), str(third.pk)},
+        ),
+    }
+    for who, (headers, patients) in expected.items():
+        url, seen = f"{BASE}/Patient?_count=2", []
+        while url:
+            response = client.get(url, headers=headers)
+            assert response.status_code == 200, (who, response.get_json())
+            bundle = response.get_json()
+            assert bundle["total"] == len(patients), who
+            seen += ids_of(bundle)
+            url = next((x["url"] for x in bundle["link"] if x["relation"] == "next"), None)
+        assert sorted(seen) == sorted(patients), who
+    logged = mongo.access_log.count_documents({"relation": "clinic", "patient": third.pk})
+    assert logged == 1

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from bson import ObjectId
 from flask import request
 
-from api.access import Need, patient_scope
+from api.access import Need, patient_scope, readable_patients
 from api.errors import NotFound
 from api.fhir import params
 from api.fhir.outcome import FhirError, bad_parameter
@@ -90,6 +90,16 @@ def _patient_of_search(args, who) -> str:
     raise bad_parameter("patient", "is required: search one patient's records at a time.")
 
 
+def _readable_patients(kind: ResourceType, who, count: int, cursor: dict | None, now):
+    """Every patient the caller may read, by id: only the page's are loaded and admitted."""
+    candidates = sorted(str(pid) for pid in readable_patients(who, now))
+    after = params.cursor_field(cursor, "after", str) if cursor else None
+    rest = [c for c in candidates if c > after] if after else candidates
+    page = _by_ids(kind, rest[:count], now)
+    more = count > 0 and len(rest) > count
+    return page, ({"after": rest[count - 1]} if more else None), len(candidates)
+
+
 def _page_by_id(found: list[Found], count: int, cursor: dict | None):
     found = sorted(found, key=lambda f: f.resource["id"])
     after = params.cursor_field(cursor, "after", str) if cursor else None
@@ -140,12 +150,10 @@ def search(kind: str, who, now: datetime) -> dict:
     ids = params.ids(args)
     if kind == "Patient":
         by_identifier = _patient_ids(args, who)
-        if ids is None and by_identifier is None and who.role == "patient":
-            ids = [str(who.id)]
-        elif ids is None and by_identifier is None:
-            raise bad_parameter("_id", "or identifier is required to search patients.")
         ids = by_identifier if ids is None else ids
-    if ids is not None:
+    if kind == "Patient" and ids is None:
+        page, following, total = _readable_patients(resource_kind, who, count, cursor, now)
+    elif ids is not None:
         found = _by_ids(resource_kind, ids, now)
         if kind != "Patient" and params.patient(args) is not None:
             found = [f for f in found if str(f.patient_id) == params.patient(args)]
