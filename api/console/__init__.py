@@ -29,6 +29,6 @@ def _viewer():
 
 
 def register_console(app) -> None:
-    from api.console import patient, signin, triage  # noqa: F401  (routes register on import)
+    from api.console import admin, authoring, clinic, patient, signin, triage, worklist  # noqa: F401  (routes register on import)
 
     app.register_blueprint(bp)

@@ -10,6 +10,8 @@ from marshmallow import ValidationError
 
 from api.errors import ValidationFailed, flatten_errors
 
+__all__ = ["ValidationError", "first_messages", "flatten_errors", "load", "service_errors"]
+
 CHECKBOX = "on"
 
 

@@ -1,7 +1,7 @@
 """The patient page and what a provider does from it; each action is the API's service call
 behind the same access rule, and a refusal re-renders the page with the form as it was."""
 
-from flask import Response, redirect, render_template, url_for
+from flask import Response, redirect, render_template, request, url_for
 
 from api.access import Need, patient_scope
 from api.clock import utcnow
@@ -81,6 +81,8 @@ def acknowledge_alert(pid, alid):
         note=data.get("note"),
         now=utcnow(),
     )
+    if request.form.get("back") == "alerts":
+        return redirect(url_for("console.alerts_page", notice="Alert acknowledged."), code=303)
     return _back(pid, "alerts", "Alert acknowledged.")
 
 

@@ -2,6 +2,7 @@
 refusal, message, mark reviewed, a forged CSRF token, and another team's patient."""
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -68,7 +69,7 @@ def test_record_a_check_up_meets_the_duplicate_refusal_then_confirms(signed_in, 
     assert "done on: Must not be in the future" in section.inner_text()
     assert section.get_by_label("Result (optional)").input_value() == "6.9 %"
     signed_in.accessible()
-    today = datetime.now(UTC).date().isoformat()
+    today = datetime.now(ZoneInfo("America/Chicago")).date().isoformat()  # the patient's day
     section.get_by_label("Done on (patient's date)").fill(today)
     section.get_by_role("button", name="Record completion").click()
     warning = section.get_by_role("alert")

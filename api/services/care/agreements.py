@@ -73,12 +73,18 @@ def state_of(agreement: Agreement) -> str:
     return agreement.status
 
 
+def allowed_actions(agreement: Agreement) -> list[str]:
+    """What may be done to the agreement now, by anyone (the console offers these)."""
+    state = state_of(agreement)
+    return [t.action for t in TRANSITIONS if t.source == state]
+
+
 def _transition(agreement: Agreement, action: str) -> Transition:
     state = state_of(agreement)
     for transition in TRANSITIONS:
         if transition.action == action and transition.source == state:
             return transition
-    allowed = [t.action for t in TRANSITIONS if t.source == state]
+    allowed = allowed_actions(agreement)
     pending = " with a revision awaiting the patient" if state == REVISION else ""
     raise Conflict(
         f"Cannot {action} an agreement that is {agreement.status}{pending}.",
