@@ -6,7 +6,7 @@ import sys
 
 import bench
 
-SKIP = {"common", "floor_app"}
+SKIP = {"common", "floor_app", "chaos"}  # chaos: `python -m bench.load --chaos`
 
 
 def main() -> int:

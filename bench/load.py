@@ -161,7 +161,8 @@ def _choose(mix):
 
 
 def _seed(app, patients: int = PATIENTS) -> tuple[list[dict], list[dict]]:
-    """`patients` patients with an active agreement, shared among PROVIDERS providers."""
+    """`patients` patients with an active agreement, shared among PROVIDERS providers of
+    one clinic (so every patient moves that clinic's population aggregates)."""
     with app.app_context():
         factory = Factory(app)
         providers = [factory.provider() for _ in range(PROVIDERS)]
@@ -180,9 +181,60 @@ def _seed(app, patients: int = PATIENTS) -> tuple[list[dict], list[dict]]:
                 }
             )
             cared_for[provider.pk].append(str(patient.pk))
+        # Last: placing a provider in a clinic brings in the patients of their care teams.
+        _one_clinic(app.test_client(), factory, providers)
         return specs, [
             {"headers": factory.headers(p), "patient_ids": cared_for[p.pk]} for p in providers
         ]
+
+
+def _one_clinic(client, factory, providers) -> None:
+    admin = factory.headers(factory.admin())
+    created = client.post("/api/v1/admin/clinics", json={"name": "Load clinic"}, headers=admin)
+    assert created.status_code == 201, created.get_json()
+    for provider in providers:
+        added = client.post(
+            f"/api/v1/admin/clinics/{created.get_json()['id']}/providers",
+            json={"provider_id": str(provider.pk)},
+            headers=admin,
+        )
+        assert added.status_code in (200, 201), added.get_json()
+
+
+class HotDocuments:
+    """Counts the updates each shared document receives (a change stream on the clinic's
+    population aggregates and the panels' bucket counts) while the users work."""
+
+    COLLECTIONS = ("population_aggregates", "panel_counts")
+
+    def __init__(self, uri: str):
+        from pymongo import MongoClient
+
+        self.client = MongoClient(uri)
+        self.updates: Counter = Counter()
+        self.stop = threading.Event()
+        self.stream = self.client.get_default_database().watch(
+            [{"$match": {"ns.coll": {"$in": list(self.COLLECTIONS)}}}], max_await_time_ms=200
+        )
+        self.thread = threading.Thread(target=self._follow, daemon=True)
+        self.thread.start()
+
+    def _follow(self) -> None:
+        with self.stream:
+            while not self.stop.is_set():
+                change = self.stream.try_next()
+                if change is not None:
+                    self.updates[(change["ns"]["coll"], str(change["documentKey"]["_id"]))] += 1
+
+    def hottest(self) -> tuple[str, int]:
+        self.stop.set()
+        self.thread.join()
+        self.client.close()
+        if not self.updates:
+            return "none", 0
+        (collection, _id), n = self.updates.most_common(1)[0]
+        kind = "*" if _id.endswith(":*") else "condition" if ":" in _id else "provider"
+        return f"{collection}[{kind}]", n
 
 
 def _run(port, patients, providers, *, users: int, seconds: float, stats: Stats) -> float:
@@ -257,9 +309,11 @@ def main(argv=None) -> bool:
         patients, providers = _seed(common.make_app(uri))
         print(f"  seeded {len(patients)} patients and {len(providers)} providers", flush=True)
         with common.gunicorn("wsgi:app", uri, workers=args.workers) as port:
+            hot = HotDocuments(uri)
             elapsed = _run(
                 port, patients, providers, users=args.users, seconds=args.seconds, stats=stats
             )
+            hottest, hottest_updates = hot.hottest()
         acknowledged, lost, duplicated = _reconcile(uri, stats.acknowledged)
     everything = [s for values in stats.latencies.values() for s in values]
     requests = len(everything)
@@ -273,6 +327,12 @@ def main(argv=None) -> bool:
     errors = sum(stats.errors.values())
     print(f"  statuses: {dict(stats.statuses)}  errors: {dict(stats.errors)}")
     print(f"  acknowledged entries: {acknowledged}, lost {lost}, duplicated {duplicated}")
+    print(
+        f"  hottest shared document: {hottest} received {hottest_updates} $inc updates in "
+        f"{elapsed:.0f} s = {hottest_updates / elapsed:.2f}/s, "
+        f"{hottest_updates / max(acknowledged, 1):.3f} per acknowledged entry "
+        f"({len(patients)} patients of one clinic)"
+    )
     passed = errors == 0 and lost == 0 and duplicated == 0 and acknowledged > 0
     p50, p95, p99 = (percentile(everything, q) * 1000 for q in (0.5, 0.95, 0.99))
     print(
