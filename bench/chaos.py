@@ -267,7 +267,7 @@ def _scrape(port: int) -> dict[str, float]:
 
 @dataclass
 class Verdict:
-    bad_5xx: int
+    bad_5xx: list[str]
     unavailable: int
     cut: int
     recovery_s: float
@@ -275,15 +275,15 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        return self.bad_5xx == 0 and self.recovery_s <= RECOVERY_S
+        return not self.bad_5xx and self.recovery_s <= RECOVERY_S
 
 
-def _judge(events, db_down: tuple[float, float]) -> Verdict:
-    """events: (finished, status, retry_after) for every request."""
+def _judge(events, db_down: tuple[float, float], began: float) -> Verdict:
+    """events: (finished, status, retry_after, kind) for every request."""
     stopped, back = db_down
-    bad = unavailable = cut = 0
+    bad, unavailable, cut = [], 0, 0
     last_failure = back
-    for finished, status, retry_after in events:
+    for finished, status, retry_after, kind in events:
         if status == CONNECTION_CUT:
             cut += 1
         elif status >= 500:
@@ -291,7 +291,8 @@ def _judge(events, db_down: tuple[float, float]) -> Verdict:
             if status == 503 and retry_after and away:
                 unavailable += 1
             else:
-                bad += 1
+                after = "" if retry_after else " without Retry-After"
+                bad.append(f"{kind} {status}{after} at {finished - began:.1f}s")
         if status >= 500 and status != CONNECTION_CUT and finished > back:
             last_failure = max(last_failure, finished)
     return Verdict(bad, unavailable, cut, last_failure - back, {})
@@ -353,13 +354,14 @@ def run(args, load) -> dict:
         fleet.stop()
         webhook.close()
         shutil.rmtree(fleet.root, ignore_errors=True)
-    verdict = _judge(stats.events, fleet.db_down)
+    verdict = _judge(stats.events, fleet.db_down, began)
     requests = len(stats.events)
     print(f"  faults at (s): { {k: round(v, 1) for k, v in faults.items()} }")
     print(f"  statuses: {dict(stats.statuses)}")
     print(
         f"  5xx: 503 with Retry-After while the database was away {verdict.unavailable}, "
-        f"other {verdict.bad_5xx}; connections cut by the killed worker {verdict.cut} (retried)"
+        f"other {len(verdict.bad_5xx)} {verdict.bad_5xx}; "
+        f"connections cut by the killed worker {verdict.cut} (retried)"
     )
     print(f"  acknowledged entries: {acknowledged}, lost {lost}, duplicated {duplicated}")
     print(
@@ -385,7 +387,7 @@ def run(args, load) -> dict:
         "faults": faults,
         "requests": requests,
         "unavailable_503": verdict.unavailable,
-        "other_5xx": verdict.bad_5xx,
+        "other_5xx": len(verdict.bad_5xx),
         "cut": verdict.cut,
         "recovery_s": verdict.recovery_s,
         "acknowledged": acknowledged,
@@ -408,7 +410,8 @@ def run(args, load) -> dict:
     print(
         f"{NAME}: figure={requests / elapsed:.0f}req/s users={args.users} "
         f"seconds={elapsed:.0f} recovery={verdict.recovery_s:.1f}s "
-        f"unavailable_503={verdict.unavailable} other_5xx={verdict.bad_5xx} cut={verdict.cut} "
+        f"unavailable_503={verdict.unavailable} other_5xx={len(verdict.bad_5xx)} "
+        f"cut={verdict.cut} "
         f"acknowledged={acknowledged} lost={lost} duplicated={duplicated} "
         f"notified={expected} missing={missing} resent={resent} "
         f"goal=other_5xx=0,lost=0,duplicated=0,missing=0,recovery<={RECOVERY_S:.0f}s "

@@ -42,13 +42,14 @@ class Stats:
         self.statuses: Counter = Counter()
         self.errors: Counter = Counter()
         self.acknowledged: dict[str, set[str]] = {}  # patient id → client ids
-        self.events: list[tuple[float, int, bool]] = []  # (finished, status, Retry-After)
+        # (finished, status, Retry-After, what the user did)
+        self.events: list[tuple[float, int, bool, str]] = []
 
     def record(self, kind: str, status: int, seconds: float, retry_after: bool = False) -> None:
         with self.lock:
             self.latencies.setdefault(kind, []).append(seconds)
             self.statuses[status] += 1
-            self.events.append((time.monotonic(), status, retry_after))
+            self.events.append((time.monotonic(), status, retry_after, kind))
             if status >= 400:
                 self.errors[f"{kind}:{status}"] += 1
 

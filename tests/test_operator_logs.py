@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from api.observability import THIRD_PARTY_LOGGERS, JsonFormatter
+from jobs.__main__ import run_job
+from jobs.registry import JOBS
 from tests.log_helpers import GLUCOSE, WALK, entry, plan, post
 from tests.test_alerts import rule
 from tests.test_reminders import walk
@@ -103,3 +105,21 @@ def test_the_scheduler_adding_its_jobs_is_not_logged(mongo_uri):
         _, rest = worker.communicate(timeout=60)
     logged = [json.loads(line) for line in [started, *rest.splitlines()]]
     assert [line["msg"] for line in logged] == ["worker started", "worker stopping"]
+
+
+def test_a_push_sent_by_the_outbox_job_is_logged_with_its_run_id(
+    client, factory, mongo, lines, worker
+):
+    p = plan(factory, goals=(WALK, GLUCOSE))
+    rule(client, factory, p, op="above", value=250, unit="mg/dL", severity="urgent")
+    phone = {"platform": "android", "token": "logs-phone"}
+    assert client.post("/api/v1/patients/me/devices", json=phone, headers=p.headers).status_code
+    assert post(client, p, entry(p, goal="g_glucose", value=320)).status_code == 201
+    assert mongo.outbox.count_documents({"kind": "push", "state": "pending"}) >= 1
+    sender = next(job for job in JOBS if job.name == "send_outbox")
+    assert run_job(sender, worker).get("failed") is None
+    [run] = [line for line in lines() if line["msg"] == "job run"]
+    sent = [line for line in lines() if line["msg"] == "push sent"]
+    assert sent and all(line["job_run_id"] == run["job_run_id"] for line in sent)
+    assert all(line["job"] == "send_outbox" and "request_id" not in line for line in sent)
+    assert {line["channel"] for line in sent} == {"log"}
