@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
+from api.fhir.params import encode_cursor
 from tests.fhir_helpers import BASE, fhir_get, outcome, record
 from tests.fhir_schema import validate
 from tests.log_helpers import entry, post
@@ -229,6 +230,9 @@ BAD = [
     ("Observation", "_sort=value", "_sort"),
     ("Observation", "_cursor=not-a-cursor", "_cursor"),
     ("Observation", "_cursor=eyJ0IjoxfQ", "_cursor"),
+    ("Observation", "date=le9999-12-31", "date"),
+    ("Observation", "date=9999-12", "date"),
+    ("Observation", "date=0000", "date"),
     ("Observation", "patient=Practitioner/1", "patient"),
     ("Observation", "code=", "code"),
     ("CarePlan", "status=on", "status"),
@@ -276,6 +280,17 @@ def test_tokens_are_required_and_checked(client, r, factory):
     signed_out = factory.headers(r.plan.patient)
     assert client.post("/api/v1/auth/logout", headers=signed_out).status_code == 204
     outcome(client.get(f"{BASE}/Patient/{r.ids['Patient']}", headers=signed_out), 401)
+
+
+def test_tampered_cursors_are_positions_not_errors(client, r):
+    h = r.plan.headers
+    for fields in (
+        {"t": "9999-12-31T23:59:59.999999+00:00", "id": r.ids["Observation"], "w": 1e12},
+        {"t": "0001-01-01T00:00:00+00:00", "id": r.ids["Observation"], "w": -5},
+    ):
+        for sort in ("date", "-date"):
+            query = f"_sort={sort}&_cursor={encode_cursor(fields)}"
+            fhir_get(client, search_path("Observation", r, query), h)
 
 
 def test_injection_shaped_values_are_plain_strings(client, r):

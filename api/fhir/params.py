@@ -143,19 +143,24 @@ def instant_range(text: str, name: str) -> tuple[datetime, datetime]:
     if match is None:
         raise bad_parameter(name, f"'{text[:40]}' is not a FHIR date or dateTime.")
     part = {k: v for k, v in match.groupdict().items() if v is not None}
-    try:  # a time without a zone is taken as UTC, the server's zone
-        year, month, day = int(part["y"]), int(part.get("m", 1)), int(part.get("d", 1))
-        hour, minute = int(part.get("H", 0)), int(part.get("M", 0))
-        second = int(part.get("S", 0))
-        fraction = int((part.get("f", "0") + "000000")[:6])
-        zone = UTC
-        if part.get("tz") and part["tz"] != "Z":
-            sign = 1 if part["tz"][0] == "+" else -1
-            hours, minutes = part["tz"][1:].split(":")
-            zone = _zone(sign * timedelta(hours=int(hours), minutes=int(minutes)), name)
-        start = datetime(year, month, day, hour, minute, second, fraction, tzinfo=zone)
-    except ValueError:
+    try:
+        return _span(part, name)
+    except (ValueError, OverflowError):
         raise bad_parameter(name, f"'{text[:40]}' is not a valid date.") from None
+
+
+def _span(part: dict, name: str) -> tuple[datetime, datetime]:
+    """[start, end) of a parsed date; a time without a zone is UTC, the server's zone."""
+    year, month, day = int(part["y"]), int(part.get("m", 1)), int(part.get("d", 1))
+    hour, minute = int(part.get("H", 0)), int(part.get("M", 0))
+    second = int(part.get("S", 0))
+    fraction = int((part.get("f", "0") + "000000")[:6])
+    zone = UTC
+    if part.get("tz") and part["tz"] != "Z":
+        sign = 1 if part["tz"][0] == "+" else -1
+        hours, minutes = part["tz"][1:].split(":")
+        zone = _zone(sign * timedelta(hours=int(hours), minutes=int(minutes)), name)
+    start = datetime(year, month, day, hour, minute, second, fraction, tzinfo=zone)
     if "f" in part:
         width = timedelta(microseconds=10 ** max(0, 6 - len(part["f"])))
     elif "S" in part:
@@ -165,8 +170,7 @@ def instant_range(text: str, name: str) -> tuple[datetime, datetime]:
     elif "d" in part:
         width = timedelta(days=1)
     elif "m" in part:
-        following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-        width = following - start
+        width = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC) - start
     else:
         width = datetime(year + 1, 1, 1, tzinfo=UTC) - start
     return start.astimezone(UTC), (start + width).astimezone(UTC)

@@ -102,14 +102,14 @@ def page(
     if bounds is None or count <= 0:
         return [], None
     first, last = bounds
-    window = position.window if position else FIRST_WINDOW
+    window = min(max(position.window, MIN_WINDOW), MAX_WINDOW) if position else FIRST_WINDOW
     if position is None:
         start = last if search.descending else first
     elif search.descending:
         # Stored instants have millisecond precision: this window holds the cursor's ties.
-        start = min(_utc(position.at) + TICK, last)
+        start = max(min(_utc(position.at), last - TICK) + TICK, first)
     else:
-        start = max(_utc(position.at), first)
+        start = min(max(_utc(position.at), first), last)
     mark = (_utc(position.at), position.entry_id) if position else None
     found: list[dict] = []
     edge = start
