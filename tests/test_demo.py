@@ -132,6 +132,8 @@ def test_the_demo_clinic_seeds_once_and_its_figures_agree(app, client, mongo):
     assert "Pat Jensen" not in flagged("low_adherence")
     panel = client.get("/api/v1/panel", headers=gp).get_json()
     assert len(panel) == FEATURED + 1
+    pat = next(row for row in panel if row["patient"]["name"] == "Pat Jensen")
+    assert pat["last_reviewed"]["reviewed_by"]["name"] == "Dr. Priya Patel"
     walter = next(row for row in panel if row["patient"]["name"] == "Walter Brooks")
     assert (clinic_today() - date.fromisoformat(walter["last_logged_at"][:10])).days >= 9
 

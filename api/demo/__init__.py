@@ -15,7 +15,7 @@ from flask import current_app
 
 from api.clock import utcnow
 from api.config import RELAXED_ENVIRONMENTS
-from api.demo import care, cgm, outreach, team
+from api.demo import care, cgm, outreach, reviews, team
 from api.demo.cast import (
     CLINIC_NAME,
     CLINIC_TZ,
@@ -87,6 +87,7 @@ def seed(*, patients: int = FULL_PATIENTS) -> list[str]:
         child_spec, child, logs.Author(child.pk, parent.pk, "caregiver"), today=today, now=now
     )
     cgm.upload_traces(cast, people, today=today, now=now)
+    reviews.mark_reviews(cast, people, staff, now=now)
     for person in cast:
         care.record_checkups(person, people[person.key], staff, today=today, now=now)
     if "victor" in people:
