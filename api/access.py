@@ -239,21 +239,28 @@ class UploaderScope:
     """A Nightscout uploader's reach: the Nightscout routes of its one patient, nothing else.
     A CarePact token never opens those routes, and an uploader key never opens any other."""
 
-    uploader_id: ObjectId
-    patient_id: ObjectId
-    tz: str
-    created_at: datetime
+    uploader: dict
+
+    @property
+    def uploader_id(self) -> ObjectId:
+        return self.uploader["_id"]
+
+    @property
+    def patient_id(self) -> ObjectId:
+        return self.uploader["patient"]
+
+    @property
+    def tz(self) -> str:
+        return self.uploader.get("tz") or "UTC"
+
+    @property
+    def created_at(self) -> datetime:
+        return self.uploader["created_at"]
 
 
-def uploader_scope(
-    api_secret_sha1: str | None, *, now: datetime, last_reading_at: datetime | None = None
-) -> UploaderScope:
+def uploader_scope(api_secret_sha1: str | None) -> UploaderScope:
     """The active uploader holding this key, or 401 (a revoked or unknown key alike)."""
-    if not api_secret_sha1:
-        raise Unauthorized("Invalid/Missing")
-    found = uploaders.authenticate(api_secret_sha1, now=now, last_reading_at=last_reading_at)
+    found = uploaders.authenticate(api_secret_sha1) if api_secret_sha1 else None
     if found is None:
         raise Unauthorized("Invalid/Missing")
-    return UploaderScope(
-        found["_id"], found["patient"], found.get("tz") or "UTC", found["created_at"]
-    )
+    return UploaderScope(found)

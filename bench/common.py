@@ -121,21 +121,24 @@ def gunicorn(target: str, uri: str, workers: int = 4):
         process.wait(timeout=15)
 
 
-def load(port: int, path: str, make_body, headers: dict, *, clients: int = 8, seconds: float = 10):
-    """POST from `clients` threads for `seconds`; returns (requests/s, statuses Counter)."""
+def load(port: int, path: str, make_body, headers, *, clients: int = 8, seconds: float = 10):
+    """POST from `clients` threads for `seconds`; returns (requests/s, statuses Counter).
+
+    `headers` is a dict, or a function of the client's number giving each client its own."""
     statuses: Counter = Counter()
     lock = threading.Lock()
     stop = time.monotonic() + seconds
 
-    def run():
+    def run(number: int):
         local: Counter = Counter()
+        own = headers(number) if callable(headers) else headers
         while time.monotonic() < stop:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             connection.request(
                 "POST",
                 path,
                 json.dumps(make_body()),
-                {**headers, "Content-Type": "application/json"},
+                {**own, "Content-Type": "application/json"},
             )
             response = connection.getresponse()
             response.read()
@@ -145,7 +148,7 @@ def load(port: int, path: str, make_body, headers: dict, *, clients: int = 8, se
             statuses.update(local)
 
     started = time.monotonic()
-    threads = [threading.Thread(target=run) for _ in range(clients)]
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:

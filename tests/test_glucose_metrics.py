@@ -165,3 +165,17 @@ def test_fourteen_days_of_a_trace(app, patient):
         assert body[name] == value, name
     assert body["wear_percent"] == round(100 * len(values) / (14 * 288), 1)
     assert body["sufficient"] is True and len(body["agp"]) == 24
+
+
+def test_one_minute_sensor_wear_counts_slots(app, patient, mongo):
+    start = datetime(2026, 5, 5, 10, 0, tzinfo=UTC)
+    readings = [
+        glucose.Reading("sgv", ms(start + timedelta(minutes=i)), value=120.0) for i in range(60)
+    ]
+    glucose.store(patient.pk, readings, tz="UTC")
+    now = start.replace(hour=11)
+    body = glucose_metrics.report(patient.pk, days=1, tz="UTC", unit=None, now=now)
+    assert body["readings"] == 60
+    day = mongo.glucose_days.find_one({"patient": patient.pk})
+    assert (day["n"], day["w"]) == (60, 12)
+    assert body["wear_percent"] == round(100 * 12 / 132, 1)  # 12 of the 132 slots since 00:00

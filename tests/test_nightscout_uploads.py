@@ -393,7 +393,9 @@ def test_meter_readings_count_toward_the_glucose_goal(client, factory, patient, 
     assert listed[0]["type"] == "mbg" and listed[0]["mbg"] == 132
 
 
-def test_cgm_day_worn_enough_counts_as_monitored(client, factory, patient, uploader, headers):
+def test_cgm_day_worn_enough_counts_as_monitored(
+    app, client, factory, patient, uploader, headers, mongo
+):
     on_plan(factory, patient, GLUCOSE_MONITORING)
     yesterday = datetime.now(ZoneInfo("Europe/Paris")).date() - timedelta(days=1)
     trace = cgm_traces.trace(yesterday, 1, tz="Europe/Paris", seed=4)
@@ -408,6 +410,11 @@ def test_cgm_day_worn_enough_counts_as_monitored(client, factory, patient, uploa
 
     assert met() is False
     client.post("/api/v1/entries", json=trace[len(below) : len(below) + 2], headers=ns(uploader))
+    assert met() is True
+    # The rebuild from the log computes the same rollups (the CGM marker is kept).
+    stored = list(mongo.adherence_rollups.find({}, {"rev": 0}))
+    assert app.test_cli_runner().invoke(args=["rebuild-adherence"]).exit_code == 0
+    assert list(mongo.adherence_rollups.find({}, {"rev": 0})) == stored
     assert met() is True
 
 

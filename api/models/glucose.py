@@ -65,9 +65,11 @@ class GlucoseBucket(me.Document):
 class GlucoseDay(me.Document):
     """One patient-local day of sensor readings, `_id` "<patient>:<YYYY-MM-DD>".
 
-    `n` counts the day's readings; `h` maps the local hour ("00".."23") to a histogram of
-    values in tenths of mg/dL → count, from which every metric (mean, SD, ranges, the AGP
-    percentiles) is read exactly. `monitored` is set once the day's wear reached 70 %.
+    `n` counts the day's readings and `w` its five-minute slots with at least one (wear, so a
+    one-minute sensor does not count five times); `h` maps the local hour ("00".."23") to a
+    histogram of values in tenths of mg/dL → count, from which every metric (mean, SD,
+    ranges, the AGP percentiles) is read exactly. `monitored` is set once `w` reached 70 % of
+    the day's slots.
     """
 
     id = me.StringField(primary_key=True)
@@ -75,6 +77,7 @@ class GlucoseDay(me.Document):
     day = me.StringField(required=True, max_length=10)
     tz = me.StringField(max_length=64)
     n = me.IntField(default=0)
+    w = me.IntField(default=0)
     h = me.DictField()
     monitored = me.BooleanField()
 

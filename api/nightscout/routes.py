@@ -37,19 +37,22 @@ class BadQuery(wire.NightscoutError):
     status = 422
 
 
-def _scope(now: datetime, **kwargs) -> access.UploaderScope:
-    return access.uploader_scope(wire.api_key(), now=now, **kwargs)
+def _scope(now: datetime) -> access.UploaderScope:
+    """The caller's uploader (401 without one), recorded as seen."""
+    scope = access.uploader_scope(wire.api_key())
+    uploaders.seen(scope.uploader, now=now)
+    return scope
 
 
 def _posted(now: datetime) -> list:
     """The posted items; a caller without a valid key hears 401 whatever the body."""
     key = wire.api_key()
     if key is None:
-        access.uploader_scope(None, now=now)
+        access.uploader_scope(None)
     try:
         return wire.items()
     except wire.NightscoutError:
-        access.uploader_scope(key, now=now)
+        access.uploader_scope(key)
         raise
 
 
@@ -102,26 +105,11 @@ def experiments_test():
 # --- entries --------------------------------------------------------------------------------
 
 
-def _newest_recent(posted: list, sizes: list[int], now: datetime) -> datetime | None:
-    """The newest reading among those certainly accepted (dated within the last 30 days), so
-    the key check can move the uploader's last reading in the same call."""
-    earliest = now - glucose.BEFORE_UPLOADER
-    newest = None
-    for item, size in zip(posted, sizes, strict=True):
-        try:
-            reading = glucose.parse(item, earliest=earliest, now=now, size=size)
-        except glucose.Refused:
-            continue
-        if newest is None or reading.at > newest:
-            newest = reading.at
-    return newest
-
-
 def _post_entries():
     now = utcnow()
     posted = _posted(now)
     sizes = wire.sizes(posted)
-    scope = _scope(now, last_reading_at=_newest_recent(posted, sizes, now))
+    scope = access.uploader_scope(wire.api_key())
     earliest = glucose.earliest_accepted(scope.created_at)
     answer, readings = [], []
     for index, (item, size) in enumerate(zip(posted, sizes, strict=True)):
@@ -137,6 +125,8 @@ def _post_entries():
             )
         )
     glucose_flow.entries_uploaded(scope.patient_id, scope.tz, readings, now=now)
+    newest = max((r.at for r in readings), default=None)
+    uploaders.seen(scope.uploader, now=now, last_reading_at=newest)
     return jsonify(answer)
 
 

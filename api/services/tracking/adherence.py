@@ -591,7 +591,8 @@ def rebuild(patient_id, *, now: datetime) -> int:
 
 def _bare(period: dict) -> dict:
     """A period with nothing counted (no counters are zero), and its closed and CGM markers."""
-    kept = {"met": False}
+    # Only glucose monitoring goals' periods carry `cgm`, and for them it alone means met.
+    kept = {"met": bool(period.get("cgm"))}
     for marker in ("closed", "cgm"):
         if period.get(marker):
             kept[marker] = True

@@ -1,11 +1,11 @@
 """CGM readings: checking Nightscout entries, storing them in hour buckets, and moving the
 patient-day histograms the metrics are read from.
 
-An upload of any size costs one `find_one_and_update` per UTC hour it touches (a pipeline
-update that adds the readings whose keys are new, keeping the stored value of a re-posted
-one, and answers which keys were there before), one per local day it adds sensor readings
-to, and the commit: the buckets and the histograms move in one transaction, so a reading is
-counted exactly once, whatever is re-posted, raced or retried.
+An upload of any size costs, in one transaction, one read of the hour buckets it touches,
+one bulk write adding the readings whose keys are new (a re-posted reading keeps its stored
+value), one bulk write per local day it adds sensor readings to, and the commit: a reading is
+counted exactly once, whatever is re-posted, raced or retried. (No `findAndModify`: the
+embedded server scans the collection for it, so its cost would grow with the history.)
 
 A sensor reading is stored as one integer: its value in tenths of mg/dL, plus 10,000 times
 Nightscout's trend number and 100,000 times its noise level (13 bytes a reading in BSON,
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
-from pymongo import ReturnDocument
+from pymongo import UpdateOne
 
 from api import transactions
 from api.models.glucose import GlucoseBucket, GlucoseDay
@@ -219,35 +219,32 @@ def day_id(patient_id, day: date | str) -> str:
     return f"{patient_id}:{day}"
 
 
-def _bucket_update(patient_id, hour_ms: int, readings: list[Reading]) -> list[dict]:
-    """A pipeline update adding the readings whose keys are new (a stored one stays)."""
-    fields = {
-        "patient": patient_id,
-        "hour": datetime.fromtimestamp(hour_ms / 1000, UTC),
-    }
-    for kind in TYPES:
-        new = {r.key: r.packed() for r in readings if r.type == kind}
-        if new:
-            name = FIELD_OF[kind]
-            fields[name] = {"$mergeObjects": [{"$literal": new}, {"$ifNull": [f"${name}", {}]}]}
-    device = next((r.device for r in reversed(readings) if r.device), None)
+SLOT_MS = SLOT_MINUTES * 60_000
+
+
+def _stored_hours(patient_id, hours: list[int]) -> dict[int, dict]:
+    """The stored readings of these hours (one read): hour → {field: {key: value}}."""
+    ids = {bucket_id(patient_id, hour_ms): hour_ms for hour_ms in hours}
+    found = buckets().find({"_id": {"$in": list(ids)}}, {"s": 1, "m": 1, "c": 1})
+    return {ids[doc["_id"]]: doc for doc in found}
+
+
+def _bucket_write(patient_id, hour_ms: int, fresh: list[Reading]) -> UpdateOne:
+    fields = {f"{FIELD_OF[r.type]}.{r.key}": r.packed() for r in fresh}
+    device = next((r.device for r in reversed(fresh) if r.device), None)
     if device:
         fields["dev"] = device
-    return [{"$set": fields}]
-
-
-def _store_hour(patient_id, hour_ms: int, readings: list[Reading]) -> list[Reading]:
-    """Add one hour's readings; returns those that were not stored before."""
-    projection = {f"{FIELD_OF[r.type]}.{r.key}": 1 for r in readings}
-    before = buckets().find_one_and_update(
+    return UpdateOne(
         {"_id": bucket_id(patient_id, hour_ms)},
-        _bucket_update(patient_id, hour_ms, readings),
-        projection=projection,
+        {
+            "$set": fields,
+            "$setOnInsert": {
+                "patient": patient_id,
+                "hour": datetime.fromtimestamp(hour_ms / 1000, UTC),
+            },
+        },
         upsert=True,
-        return_document=ReturnDocument.BEFORE,
     )
-    before = before or {}
-    return [r for r in readings if r.key not in (before.get(FIELD_OF[r.type]) or {})]
 
 
 def slots_in_day(day: date, tz: str | None) -> int:
@@ -259,8 +256,9 @@ def slots_in_day(day: date, tz: str | None) -> int:
     return round(minutes / SLOT_MINUTES)
 
 
-def _histogram_updates(patient_id, fresh: list[Reading], tz: str | None) -> dict[str, dict]:
-    """Per local day: the `$inc` of its count and of each (local hour, value) bin."""
+def _day_writes(patient_id, fresh: list[Reading], worn: set[int], tz) -> dict[str, list]:
+    """Per local day: the `$inc` of its readings (`n`), newly worn slots (`w`) and histogram
+    bins, then the flag `monitored` set if the day's wear has just reached 70 %."""
     updates: dict[str, dict] = {}
     zone = local_days.zone(tz)
     for reading in fresh:
@@ -271,32 +269,56 @@ def _histogram_updates(patient_id, fresh: list[Reading], tz: str | None) -> dict
         update = updates.setdefault(
             day,
             {
-                "$inc": {"n": 0},
+                "$inc": {"n": 0, "w": 0},
                 "$setOnInsert": {"patient": patient_id, "day": day, "tz": tz},
             },
         )
         update["$inc"]["n"] += 1
+        slot = reading.date_ms // SLOT_MS
+        if slot in worn:
+            worn.discard(slot)
+            update["$inc"]["w"] += 1
         path = f"h.{local.hour:02d}.{round(reading.value * 10)}"
         update["$inc"][path] = update["$inc"].get(path, 0) + 1
-    return updates
+    writes = {}
+    for day, update in updates.items():
+        enough = math.ceil(MONITORED_WEAR * slots_in_day(date.fromisoformat(day), tz))
+        doc_id = day_id(patient_id, day)
+        writes[day] = [
+            UpdateOne({"_id": doc_id}, update, upsert=True),
+            UpdateOne(
+                {"_id": doc_id, "monitored": {"$ne": True}, "w": {"$gte": enough}},
+                {"$set": {"monitored": True}},
+            ),
+        ]
+    return writes
 
 
-def _write(patient_id, by_hour: dict[int, list[Reading]], tz) -> tuple[list, list[dict]]:
-    """The transaction's body: (fresh readings, the days whose counts moved, as now)."""
-    fresh = []
+def _write(patient_id, by_hour: dict[int, list[Reading]], tz) -> tuple[list, list[date]]:
+    """The transaction's body: (fresh readings, the days that have just become monitored).
+
+    Read, then written: under the transaction's snapshot a concurrent writer of the same
+    hour conflicts and retries, so a reading (and a worn slot) is counted once."""
+    stored = _stored_hours(patient_id, list(by_hour))
+    fresh, bucket_writes, worn = [], [], set()
     for hour_ms, readings in sorted(by_hour.items()):
-        fresh.extend(_store_hour(patient_id, hour_ms, readings))
-    moved = []
-    for day, update in _histogram_updates(patient_id, fresh, tz).items():
-        after = days().find_one_and_update(
-            {"_id": day_id(patient_id, day)},
-            update,
-            projection={"n": 1, "day": 1, "monitored": 1},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        moved.append(after)
-    return fresh, moved
+        before = stored.get(hour_ms, {})
+        new = [r for r in readings if r.key not in (before.get(FIELD_OF[r.type]) or {})]
+        if not new:
+            continue
+        fresh.extend(new)
+        bucket_writes.append(_bucket_write(patient_id, hour_ms, new))
+        taken = {(hour_ms + int(key)) // SLOT_MS for key in before.get("s") or {}}
+        worn |= {r.date_ms // SLOT_MS for r in new if r.type == "sgv"} - taken
+    if bucket_writes:
+        buckets().bulk_write(bucket_writes, ordered=False)
+    monitored = []
+    for day, writes in _day_writes(patient_id, fresh, worn, tz).items():
+        result = days().bulk_write(writes, ordered=True)
+        # The count update modifies the day (or creates it); a second change is the flag.
+        if result.modified_count > (0 if result.upserted_count else 1):
+            monitored.append(date.fromisoformat(day))
+    return fresh, monitored
 
 
 @dataclass
@@ -316,14 +338,7 @@ def store(patient_id, readings: list[Reading], *, tz: str | None) -> Stored:
             by_hour.setdefault(reading.hour_ms, []).append(reading)
     if not by_hour:
         return Stored([], [])
-    fresh, moved = transactions.run(partial(_write, patient_id, by_hour, tz), warm=(buckets, days))
-    reached = []
-    for doc in moved:
-        day = date.fromisoformat(doc["day"])
-        if not doc.get("monitored") and doc["n"] >= MONITORED_WEAR * slots_in_day(day, tz):
-            claimed = days().update_one(
-                {"_id": doc["_id"], "monitored": {"$ne": True}}, {"$set": {"monitored": True}}
-            )
-            if claimed.modified_count:
-                reached.append(day)
-    return Stored(fresh, reached)
+    fresh, monitored = transactions.run(
+        partial(_write, patient_id, by_hour, tz), warm=(buckets, days)
+    )
+    return Stored(fresh, monitored)

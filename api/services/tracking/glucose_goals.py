@@ -70,14 +70,20 @@ def mark_monitored(patient_id, tz: str | None, days: list[date], *, now: datetim
         for item in goals:
             if item.first <= day:
                 changes.append(adherence.RollupChange(patient_id, item.goal, measure, day))
-    if not changes:
-        return
+    flipped = False
     for change in changes:
+        at = f"p.{change.key}"
         adherence.rollups().update_one(
             {"_id": change.id},
-            {"$setOnInsert": change.identity(), "$set": {f"p.{change.key}.cgm": True}},
+            {"$setOnInsert": change.identity(), "$set": {f"{at}.cgm": True}},
             upsert=True,
         )
-    # A change that counts nothing re-evaluates the periods, which now read as met.
-    if adherence.apply_changes(changes):
+        # `cgm` alone meets a monitoring goal's period (adherence.evaluate), whatever its
+        # counters say; `rev` moves so a concurrent rewrite that saw the period before loses.
+        done = adherence.rollups().update_one(
+            {"_id": change.id, f"{at}.met": {"$ne": True}},
+            {"$set": {f"{at}.met": True}, "$inc": {"rev": 1}},
+        )
+        flipped = flipped or done.modified_count > 0
+    if flipped:
         adherence.refresh_summary(patient_id, tz=tz, now=now)

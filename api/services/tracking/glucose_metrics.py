@@ -4,8 +4,8 @@
 Ranges (mg/dL, as percentages of readings): very low < 54; low 54 to < 70; in range 70 to
 180; high > 180 to 250; very high > 250. So 53.9 is very low and 54 low, 69.9 low and 70 in
 range, 180 in range and 180.1 high, 250 high and 250.1 very high. GMI (%) = 3.31 + 0.02392 x
-mean mg/dL. SD is the sample standard deviation. Wear is the readings over the five-minute
-slots the window has had so far (the current day up to now), at most 100 %; the data are
+mean mg/dL. SD is the sample standard deviation. Wear is the five-minute slots with a reading
+over those the window has had so far (the current day up to now); the data are
 sufficient at 70 % wear. AGP percentiles interpolate linearly between ranks, per local hour.
 
 Reading `days` local days costs `days` small documents, however long the history.
@@ -42,7 +42,7 @@ def read_days(patient_id, first: date, last: date) -> list[dict]:
     return list(
         glucose.days().find(
             {"patient": patient_id, "day": {"$gte": first.isoformat(), "$lte": last.isoformat()}},
-            {"n": 1, "h": 1, "day": 1},
+            {"n": 1, "w": 1, "h": 1, "day": 1},
         )
     )
 
@@ -84,7 +84,8 @@ def summarize(docs: list[dict], minutes: float) -> dict:
                 overall[int(tenths)] += count
     total = sum(overall.values())
     expected = minutes / glucose.SLOT_MINUTES
-    wear = min(100.0, 100.0 * total / expected) if expected else 0.0
+    worn = sum(doc.get("w") or 0 for doc in docs)
+    wear = min(100.0, 100.0 * worn / expected) if expected else 0.0
     figures = {
         "readings": total,
         "wear_percent": round(wear, 1),

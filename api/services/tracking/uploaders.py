@@ -2,18 +2,16 @@
 
 Nightscout clients authenticate with the SHA-1 hex of the secret (`api-secret` header) or the
 secret itself (`?token=`). Both reduce to the SHA-1 hex; what is stored is its SHA-256
-(`key_hash`), looked up through a unique index: one read per request, which also records
-when the uploader was last seen.
+(`key_hash`), looked up through a unique index: one read per request.
 """
 
 import hashlib
 import secrets
 import string
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import ReturnDocument
 
 from api.errors import Conflict, NotFound
 from api.models.glucose import Uploader
@@ -23,7 +21,8 @@ SECRET_LENGTH = 24
 _ALPHABET = string.ascii_letters + string.digits
 MAX_UPLOADERS = 20
 # What an upload needs of its uploader (the zone places readings in the patient's days).
-AUTH_FIELDS = {"patient": 1, "tz": 1, "created_at": 1, "name": 1}
+AUTH_FIELDS = {"patient": 1, "tz": 1, "created_at": 1, "last_seen_at": 1, "last_reading_at": 1}
+SEEN_EVERY = timedelta(minutes=1)
 
 
 def uploaders():
@@ -80,19 +79,26 @@ def revoke(patient_id: ObjectId, uploader_id: str, *, now: datetime) -> None:
         raise NotFound()
 
 
-def authenticate(api_secret_sha1: str, *, now: datetime, last_reading_at=None) -> dict | None:
-    """The active uploader holding this key (recording that it was seen), or None.
-
-    `last_reading_at` moves the uploader's last reading forward in the same call."""
-    update = {"$set": {"last_seen_at": now}}
-    if last_reading_at is not None:
-        update["$max"] = {"last_reading_at": last_reading_at}
-    return uploaders().find_one_and_update(
-        {"key_hash": key_hash(api_secret_sha1), "revoked_at": None},
-        update,
-        projection=AUTH_FIELDS,
-        return_document=ReturnDocument.AFTER,
+def authenticate(api_secret_sha1: str) -> dict | None:
+    """The active uploader holding this key, or None (one indexed read)."""
+    return uploaders().find_one(
+        {"key_hash": key_hash(api_secret_sha1), "revoked_at": None}, AUTH_FIELDS
     )
+
+
+def seen(uploader: dict, *, now: datetime, last_reading_at: datetime | None = None) -> None:
+    """Record that the uploader called (to the minute) and its newest reading, when either
+    moved: a plain update, as `findAndModify` scans the collection on the embedded server."""
+    fresh_reading = last_reading_at is not None and (
+        uploader.get("last_reading_at") is None or last_reading_at > uploader["last_reading_at"]
+    )
+    last_seen = uploader.get("last_seen_at")
+    if not fresh_reading and last_seen is not None and now - last_seen < SEEN_EVERY:
+        return
+    update = {"$set": {"last_seen_at": now}}
+    if fresh_reading:
+        update["$max"] = {"last_reading_at": last_reading_at}
+    uploaders().update_one({"_id": uploader["_id"]}, update)
 
 
 def record(uploader_id: ObjectId, **fields) -> None:
