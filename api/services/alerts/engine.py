@@ -17,6 +17,7 @@ recipients hear of it once.
 """
 
 import logging
+import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -35,7 +36,7 @@ from api.services.common import local_days
 from api.services.common.intervals import add_interval, check_interval
 from api.services.notify import delivery
 from api.services.reminders import planning as reminders
-from api.services.tracking import adherence, logs, measures
+from api.services.tracking import adherence, glucose_entries, logs, measures
 
 log = logging.getLogger("carepact.alerts")
 
@@ -93,7 +94,13 @@ def out_of_range(rule: dict, value: float) -> bool:
 
 def shift(instant: datetime, within: str, tz: str | None, sign: int) -> datetime:
     """`instant` moved by the duration on the patient's wall clock (P3D across the November
-    fall-back is 73 hours), as a UTC instant."""
+    fall-back is 73 hours), as a UTC instant; a time duration (PT30M, CGM rules) is elapsed
+    time."""
+    if within.startswith("PT"):
+        minutes = sum(
+            int(n) * (60 if unit == "H" else 1) for n, unit in re.findall(r"(\d+)([HM])", within)
+        )
+        return instant + sign * timedelta(minutes=minutes)
     zone = local_days.zone(tz)
     local = instant.astimezone(zone)
     day = add_interval(local.date(), check_interval(within), sign)
@@ -119,6 +126,8 @@ def describe(rule: dict, level: str | None = None) -> str:
         "at_most": "at or below",
     }
     text = f"{name} {words[rule['op']]} {rule['value']:g} {rule['unit']}"
+    if rule["measure"] == glucose_entries.SENSOR_MEASURE and rule.get("within"):
+        return f"{text} for {rule['within'][2:].lower()}"
     if rule.get("count", 1) > 1:
         text += f", {rule['count']} times within {rule['within']}"
     return text
@@ -171,7 +180,10 @@ def _worth_evaluating(rule: dict, entries: list[dict], change: str) -> bool:
 
 
 def latest_reading(patient_id, measure: str, before: datetime | None = None) -> dict | None:
-    """The measure's newest live reading (at or before `before`): one indexed read."""
+    """The measure's newest live reading (at or before `before`): one indexed read. CGM
+    readings live in their hour buckets, not in the log."""
+    if measure == glucose_entries.SENSOR_MEASURE:
+        return glucose_entries.newest_reading(patient_id, before)
     query = {"patient": patient_id, "measure": measure, "state": LIVE}
     if before is not None:
         query["occurred_at"] = {"$lte": before}

@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from api.errors import NotFound, ValidationFailed, flatten_errors
 from api.models.alert import AlertRule
+from api.services.alerts import cgm
 from api.services.alerts import engine as alerts
 from api.services.care import agreements
 from api.services.care.agreement_templates import TEMPLATE_DIR
@@ -76,13 +77,18 @@ def check(data: dict, *, template: bool = False) -> dict:
             rule["enabled"] = False
     if kind != "threshold" and rule["count"] != 1:
         bad("count", f"{kind} rules take no count.")
+    sensor = measure.name == cgm.MEASURE
+    if sensor and rule["count"] != 1:
+        bad("count", "Sensor glucose rules take a duration (`within`, such as PT15M), not a count.")
     needs_window = kind == "no_data" or rule["count"] > 1
     if rule["within"] is None:
         if needs_window:
-            bad("within", "Required: the period, as an ISO 8601 duration such as P3D.")
+            example = "PT30M" if sensor else "P3D"
+            bad("within", f"Required: the period, as an ISO 8601 duration such as {example}.")
     else:
         try:
-            check_interval(rule["within"])
+            # CGM rules count minutes (a low lasting 15 minutes); the others calendar days.
+            cgm.duration(rule["within"]) if sensor else check_interval(rule["within"])
         except ValueError as error:
             bad("within", str(error))
     if not errors and measure.accepts(rule["unit"]):

@@ -15,6 +15,8 @@ DEFAULT_SPAN = timedelta(days=4)
 DEFAULT_COUNT = 10
 MAX_COUNT = 100_000
 DELTA_WITHIN_MS = 15 * 60 * 1000
+# The measure CGM readings are, for alert rules (log entries never carry it).
+SENSOR_MEASURE = "sensor_glucose"
 
 
 def entry_id(patient_id, kind: str, date_ms: int) -> str:
@@ -116,3 +118,23 @@ def _deltas(entries: list[dict]) -> None:
             newer["delta"] = None
     if sensor:
         sensor[-1].setdefault("delta", None)
+
+
+def newest_reading(patient_id, before: datetime | None = None) -> dict | None:
+    """The newest sensor reading at or before `before`, as {uid, value, occurred_at} (the
+    alert engine's shape of a reading)."""
+    high = round(before.timestamp() * 1000) if before is not None else None
+    found = find(
+        patient_id,
+        kinds=("sgv",),
+        window=Window(low=0, high=high),
+        count=1,
+        now=before or datetime.now(UTC),
+    )
+    if not found:
+        return None
+    return {
+        "uid": found[0]["_id"],
+        "value": float(found[0]["sgv"]),
+        "occurred_at": datetime.fromtimestamp(found[0]["date"] / 1000, UTC),
+    }

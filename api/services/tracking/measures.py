@@ -78,6 +78,17 @@ MEASURES: dict[str, Measure] = {
             "2339-0",
             "Blood glucose",
         ),
+        # CGM readings (Nightscout uploads): for alert rules, never logged as entries.
+        Measure(
+            "sensor_glucose",
+            "mg/dL",
+            {"mg/dL": 1.0, "mmol/L": MGDL_PER_MMOLL},
+            (20, 600),
+            COMBINE_EACH_IN_RANGE,
+            600,
+            "99504-3",
+            "Sensor glucose",
+        ),
         Measure(
             "medication_doses",
             "dose",

@@ -1,0 +1,153 @@
+"""Alert rules on CGM readings: a breach that must last (every reading in the window, at
+least two), its edges, back-filled bursts, resolution, and the stale-data alarm."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from api.services.alerts import engine
+from api.services.tracking import cgm_traces
+from tests.test_nightscout_uploads import make_uploader, ms, ns
+
+URGENT_LOW = {
+    "measure": "sensor_glucose",
+    "kind": "threshold",
+    "op": "below",
+    "value": 54,
+    "unit": "mg/dL",
+    "within": "PT15M",
+    "severity": "urgent",
+    "notify": ["primary", "patient"],
+    "advice": "Take 15 g of fast-acting carbohydrate now.",
+}
+
+
+@pytest.fixture
+def setting(client, factory):
+    patient = factory.patient(timezone="America/Denver")
+    provider = factory.provider()
+    factory.membership(patient, provider)
+    headers = factory.headers(patient)
+    return patient, factory.headers(provider), headers, make_uploader(client, headers)
+
+
+def add_rule(client, patient, provider_headers, **fields):
+    body = {k: v for k, v in {**URGENT_LOW, **fields}.items() if v is not None}
+    response = client.post(
+        f"/api/v1/patients/{patient.pk}/alert-rules", json=body, headers=provider_headers
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def send(client, uploader, start: datetime, values: list[float], step: int = 5):
+    entries = [
+        {"type": "sgv", "sgv": v, "date": ms(start + timedelta(minutes=step * i))}
+        for i, v in enumerate(values)
+    ]
+    response = client.post("/api/v1/entries", json=entries, headers=ns(uploader))
+    assert response.status_code == 200
+
+
+def alerts_of(mongo, patient, status=None):
+    query = {"patient": patient.pk, **({"status": status} if status else {})}
+    return list(mongo.alerts.find(query))
+
+
+def test_a_low_must_last_the_whole_window(client, setting, mongo):
+    patient, provider, headers, uploader = setting
+    add_rule(client, patient, provider)
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+    # 15 minutes of lows, but the reading at the window's start was 54 (not below 54).
+    send(client, uploader, start, [54, 53, 50, 48])
+    assert alerts_of(mongo, patient) == []
+    # One more low: the window [start+5, start+20] is all below.
+    send(client, uploader, start + timedelta(minutes=20), [47])
+    [alert] = alerts_of(mongo, patient, "open")
+    assert alert["severity"] == "urgent" and alert["measure"] == "sensor_glucose"
+    assert [r["value"] for r in alert["readings"]] == [53, 50, 48, 47]
+    shown = client.get("/api/v1/patients/me/alerts", headers=headers).get_json()
+    assert shown[0]["readings"][-1]["value"] == 47 and shown[0]["status"] == "open"
+    inbox = list(mongo.notifications.find({"patient": patient.pk, "kind": "alert"}))
+    assert len(inbox) == 2  # the primary provider and the patient, once each
+    # Lower still: the same alert stays open, nobody is told again.
+    send(client, uploader, start + timedelta(minutes=25), [45, 44])
+    assert len(alerts_of(mongo, patient)) == 1
+    assert mongo.notifications.count_documents({"patient": patient.pk, "kind": "alert"}) == 2
+    # Back in range: resolved.
+    send(client, uploader, start + timedelta(minutes=35), [72])
+    [resolved] = alerts_of(mongo, patient)
+    assert resolved["status"] == "resolved" and resolved["resolution"] == "back_in_range"
+
+
+def test_at_least_two_readings(client, setting, mongo):
+    patient, provider, _, uploader = setting
+    add_rule(client, patient, provider, within="PT5M")
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
+    send(client, uploader, start, [120])
+    send(client, uploader, start + timedelta(minutes=30), [50])  # alone in its window
+    assert alerts_of(mongo, patient) == []
+    send(client, uploader, start + timedelta(minutes=35), [51])  # two, five minutes apart
+    assert len(alerts_of(mongo, patient, "open")) == 1
+
+
+def test_without_a_duration_the_newest_reading_decides(client, setting, mongo):
+    patient, provider, _, uploader = setting
+    add_rule(client, patient, provider, within=None, op="above", value=250, severity="warning")
+    start = datetime.now(UTC) - timedelta(hours=1)
+    send(client, uploader, start, [240, 251])
+    assert len(alerts_of(mongo, patient, "open")) == 1
+
+
+def test_a_backfilled_day_opens_at_most_one_alert_per_rule(client, setting, mongo):
+    patient, provider, _, uploader = setting
+    add_rule(client, patient, provider)
+    add_rule(client, patient, provider, op="above", value=180, within="PT30M", severity="info")
+    day = (datetime.now(UTC) - timedelta(days=2)).date()
+    trace = cgm_traces.trace(day, 1, seed=9, profile=cgm_traces.Profile(low_night_chance=1.0))
+    trace[-4:] = [{**e, "sgv": 45} for e in trace[-4:]]  # it ends in a lasting low
+    assert len(trace) > 250
+    response = client.post("/api/v1/entries", json=trace, headers=ns(uploader))
+    assert response.status_code == 200
+    opened = alerts_of(mongo, patient)
+    assert [a["severity"] for a in opened] == ["urgent"]
+    again = client.post("/api/v1/entries", json=trace, headers=ns(uploader))
+    assert again.status_code == 200 and len(alerts_of(mongo, patient)) == 1
+
+
+def test_stale_data_alarm(app, client, setting, mongo):
+    patient, provider, _, uploader = setting
+    stale = {"kind": "no_data", "op": None, "value": None, "within": "PT30M"}
+    add_rule(client, patient, provider, severity="warning", **stale)
+    last = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=45)
+    send(client, uploader, last, [110])
+    assert engine.check_no_data(now=last + timedelta(minutes=29))["alerts_opened"] == 0
+    assert engine.check_no_data(now=last + timedelta(minutes=31))["alerts_opened"] == 1
+    [alert] = alerts_of(mongo, patient, "open")
+    assert alert["kind"] == "no_data"
+    send(client, uploader, last + timedelta(minutes=40), [112])
+    [resolved] = alerts_of(mongo, patient)
+    assert resolved["status"] == "resolved" and resolved["resolution"] == "data_arrived"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"within": "P3D"}, "within"),
+        ({"within": "PT2M"}, "within"),
+        ({"within": "PT25H"}, "within"),
+        ({"within": "15 minutes"}, "within"),
+        ({"count": 2}, "count"),
+        ({"kind": "no_data", "op": None, "value": None, "within": None}, "within"),
+        ({"value": 700}, "value"),
+    ],
+)
+def test_bad_rules_are_refused(client, setting, mongo, fields, field):
+    patient, provider, _, _ = setting
+    body = {k: v for k, v in {**URGENT_LOW, **fields}.items() if v is not None}
+    response = client.post(
+        f"/api/v1/patients/{patient.pk}/alert-rules", json=body, headers=provider
+    )
+    assert response.status_code == 422, response.get_json()
+    assert field in response.get_json()["errors"]
+    assert mongo.alert_rules.count_documents({}) == 0
