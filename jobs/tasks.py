@@ -1,3 +1,3 @@
 """Imports every job module, so each registers itself with the registry."""
 
-from jobs import alerts, nightly, outbox, outreach, reminders  # noqa: F401
+from jobs import alerts, cgm, nightly, outbox, outreach, reminders  # noqa: F401

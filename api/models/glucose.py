@@ -33,6 +33,8 @@ class Uploader(me.Document):
     battery = me.IntField()
     battery_at = me.DateTimeField()
     device = me.StringField(max_length=100)
+    # When the patient's CGM flags were last recomputed (tracking.glucose_flags).
+    flags_at = me.DateTimeField()
 
     meta = {
         "collection": "glucose_uploaders",

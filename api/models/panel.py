@@ -9,7 +9,19 @@ buckets that hold the page, then reads only those rows.
 
 import mongoengine as me
 
-FLAGS = ("low_adherence", "no_recent_logs", "out_of_range", "overdue_checkup", "open_alert")
+FLAGS = (
+    "low_adherence",
+    "no_recent_logs",
+    "out_of_range",
+    "overdue_checkup",
+    "open_alert",
+    # CGM triage over the last 14 days (tracking.glucose_flags).
+    "time_very_low",
+    "time_low",
+    "tir_below_70",
+    "tir_drop",
+    "low_wear",
+)
 # The console's triage buckets that are not flags of their own: open alerts by severity,
 # and patients with a figure and nothing flagged.
 TRIAGE_VIEWS = ("urgent_alert", "warning_alert", "meeting_targets")

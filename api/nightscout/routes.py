@@ -124,7 +124,9 @@ def _post_entries():
                 scope.patient_id, reading.type, reading.date_ms, reading.packed(), reading.device
             )
         )
-    glucose_flow.entries_uploaded(scope.patient_id, scope.tz, readings, now=now)
+    glucose_flow.entries_uploaded(
+        scope.patient_id, scope.tz, readings, now=now, uploader=scope.uploader
+    )
     newest = max((r.at for r in readings), default=None)
     uploaders.seen(scope.uploader, now=now, last_reading_at=newest)
     return jsonify(answer)

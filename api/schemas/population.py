@@ -62,12 +62,23 @@ class OpenAlertsSchema(Schema):
     urgent = count()
 
 
+class CgmFlagsSchema(Schema):
+    """Patients with each CGM triage flag (tracking.glucose_flags)."""
+
+    time_very_low = count()
+    time_low = count()
+    tir_below_70 = count()
+    tir_drop = count()
+    low_wear = count()
+
+
 class FiguresSchema(Schema):
     patients = count()
     by_condition = ma.fields.List(ma.fields.Nested(ConditionCountSchema))
     care_gaps = ma.fields.List(ma.fields.Nested(CareGapSchema))
     adherence_30d = ma.fields.Nested(AdherenceDistributionSchema)
     open_alerts = ma.fields.Nested(OpenAlertsSchema)
+    cgm_flags = ma.fields.Nested(CgmFlagsSchema)
 
 
 class EarlierFiguresSchema(FiguresSchema):

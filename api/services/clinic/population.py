@@ -98,12 +98,17 @@ def summary_part(summary: dict, now: datetime) -> dict:
         gaps[key] = gaps.get(key, False) or overdue
         names[key] = checkup["name"]
     alerts = {s: n for s, n in (summary.get("open_alerts") or {}).items() if n and n > 0}
+    flags = summary.get("flags")
+    flags = flags if isinstance(flags, dict) else {}
     return {
         "adherence_30d": percent,
         "bucket": bucket_of(percent),
         "gaps": gaps,
         "gap_names": names,
         "alerts": alerts,
+        "cgm": [
+            name for name in adherence.CGM_FLAGS if isinstance(flags, dict) and flags.get(name)
+        ],
     }
 
 
@@ -178,6 +183,8 @@ def figures_of(state: dict) -> dict[str, int]:
     for severity, n in (state.get("alerts") or {}).items():
         if n:
             inc[f"alerts.{severity}"] = n
+    for flag in state.get("cgm") or []:
+        inc[f"cgm.{flag}"] = 1
     return inc
 
 
@@ -503,6 +510,7 @@ def figures(doc: dict | None) -> dict:
             "q3": _quantile(hist, with_data, 0.75),
         },
         "open_alerts": {s: max(alerts.get(s, 0), 0) for s in SEVERITIES},
+        "cgm_flags": {f: max((doc.get("cgm") or {}).get(f, 0), 0) for f in adherence.CGM_FLAGS},
     }
 
 
@@ -590,6 +598,7 @@ def _suppress_figures(f: dict) -> dict:
             },
         },
         "open_alerts": {s: _count(n) for s, n in f["open_alerts"].items()},
+        "cgm_flags": {name: _count(n) for name, n in f["cgm_flags"].items()},
     }
     if "by_condition" in f:
         published["by_condition"] = [
@@ -624,6 +633,8 @@ def _csv_rows(period: str, as_of: str, f: dict):
         yield period, as_of, "adherence_30d", "all", measure, "" if value is None else value
     for severity, n in f["open_alerts"].items():
         yield period, as_of, "open_alerts", severity, "count", n
+    for flag, n in f["cgm_flags"].items():
+        yield period, as_of, "cgm_flags", flag, "count", n
 
 
 def as_csv(result: dict) -> str:

@@ -31,6 +31,8 @@ OUT_OF_RANGE_WITHIN = timedelta(days=7)
 SUMMARY_FIELDS = {"adherence_7d": 1, "adherence_30d": 1, "last_logged_at": 1, "tz": 1}
 SUMMARY_FIELDS |= {"flags": 1, "panel_key": 1, "open_alerts": 1}
 FLAGS = ("low_adherence", "no_recent_logs", "out_of_range", "overdue_checkup", "open_alert")
+# CGM triage (tracking.glucose_flags), written with the others under `flags`.
+CGM_FLAGS = ("time_very_low", "time_low", "tir_below_70", "tir_drop", "low_wear")
 ENDED_STATUSES = ("completed", "revoked")
 
 

@@ -22,6 +22,7 @@ _ALPHABET = string.ascii_letters + string.digits
 MAX_UPLOADERS = 20
 # What an upload needs of its uploader (the zone places readings in the patient's days).
 AUTH_FIELDS = {"patient": 1, "tz": 1, "created_at": 1, "last_seen_at": 1, "last_reading_at": 1}
+AUTH_FIELDS |= {"flags_at": 1}
 SEEN_EVERY = timedelta(minutes=1)
 
 
@@ -116,3 +117,10 @@ def record(uploader_id: ObjectId, **fields) -> None:
 def zone_changed(patient_id: ObjectId, tz: str) -> None:
     """The patient moved zone: later readings count in the new zone's days."""
     uploaders().update_many({"patient": patient_id}, {"$set": {"tz": tz}})
+
+
+def flags_refreshed(patient_id: ObjectId, now: datetime) -> None:
+    """The patient's CGM flags were recomputed (tracking.glucose_flags)."""
+    uploaders().update_many(
+        {"patient": patient_id, "revoked_at": None}, {"$set": {"flags_at": now}}
+    )
