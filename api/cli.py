@@ -1,4 +1,4 @@
-"""Operator commands: `flask --app wsgi create-user|seed-demo`."""
+"""Operator commands: `flask --app wsgi init|create-user|seed-demo|rebuild-adherence`."""
 
 import sys
 import time
@@ -63,4 +63,14 @@ def rebuild_adherence_command():
     click.echo(f"rebuilt adherence of {patients} patients from {entries} entries")
 
 
-COMMANDS = [create_user_command, seed_demo_command, rebuild_adherence_command]
+@click.command("init")
+def init_command():
+    """Create every index, load the built-in data, apply pending data migrations (idempotent)."""
+    from api import migrations
+    from api.clock import utcnow
+
+    for line in migrations.init(now=utcnow()):
+        click.echo(line)
+
+
+COMMANDS = [create_user_command, seed_demo_command, rebuild_adherence_command, init_command]

@@ -97,11 +97,12 @@ def main() -> int:
     signal.signal(signal.SIGTERM, supervisor.stop)
     try:
         supervisor.start_database(env)
-        seeded = subprocess.run(
-            [str(BIN / "flask"), "--app", "wsgi", "seed-demo"], cwd=ROOT, env=env, check=False
-        )
-        if seeded.returncode != 0:
-            raise RuntimeError("seeding the demo data failed")
+        for command in ("init", "seed-demo"):
+            done = subprocess.run(
+                [str(BIN / "flask"), "--app", "wsgi", command], cwd=ROOT, env=env, check=False
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"`flask --app wsgi {command}` failed")
         supervisor.spawn(
             "api",
             [

@@ -13,8 +13,9 @@ import time
 from datetime import timedelta
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from pymongo.errors import PyMongoError
 
-from api import db, metrics
+from api import db, metrics, migrations
 from api.clock import utcnow
 from api.config import ConfigError, load_settings
 from api.observability import configure_logging, job_run
@@ -92,6 +93,11 @@ def main(argv=None) -> int:
         return 1
     configure_logging(settings["LOG_LEVEL"])
     db.connect(settings["MONGODB_URI"], settings["MONGODB_TIMEOUT_MS"])
+    try:
+        migrations.check_current()
+    except (migrations.MigrationsBehind, PyMongoError) as error:
+        print(f"CarePact jobs worker refuses to start: {error}", file=sys.stderr)
+        return 1
     return run_once(worker) if args.once else run_forever(worker)
 
 

@@ -7,7 +7,8 @@ import pytest
 from pymongo import MongoClient
 from pymongo.uri_parser import parse_uri
 
-from api import create_app, db
+from api import create_app, db, migrations
+from api.clock import utcnow
 from api.extensions import limiter
 from devserver.embedded import EmbeddedMongo
 from jobs.context import worker_from_settings
@@ -65,7 +66,12 @@ def app_config(mongo_uri):
 
 @pytest.fixture
 def app(app_config):
+    """The app on a fresh database, with the migrations `init` applies recorded (so the API
+    and a `python -m jobs` subprocess accept it). The rest of `init` is left out to keep a
+    test cheap: mongoengine creates a collection's indexes at its first use, and tests that
+    need the starter library load it."""
     app = create_app(app_config)
+    migrations.migrate(now=utcnow())
     with app.app_context():
         yield app
     limiter.storage.close()

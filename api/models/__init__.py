@@ -19,6 +19,7 @@ from api.models import (  # noqa: F401
     panel,
     population,
     reminder,
+    schema,
     token,
     user,
 )

@@ -1,0 +1,134 @@
+"""`flask --app wsgi init`: bring a database to what this release expects, idempotently.
+
+1. every index every model declares;
+2. the built-in data (the starter education library; agreement templates ship in code);
+3. the data migrations not yet applied, in order, each recorded in the `schema_version`
+   document once it has run (so a crash part-way re-runs only what is left, and each
+   migration is safe to run twice).
+
+The API (`wsgi.py`) and the worker (`python -m jobs`) refuse to start on a database whose
+recorded version is behind `LATEST`: run `init` first, as `make run` and the deploy steps do.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import mongoengine as me
+from mongoengine.base.common import _document_registry
+
+import api.models  # noqa: F401  (registers every document class)
+from api.models.log import Rollup
+from api.models.schema import AppliedMigration, SchemaVersion
+from api.services.care import education
+from api.services.tracking import adherence
+
+
+class MigrationsBehind(RuntimeError):
+    """The database needs `flask --app wsgi init` before this release may use it."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    number: int
+    name: str
+    run: Callable[[datetime], str]
+
+
+def refile_rollups(now: datetime) -> str:
+    """Rollups stored one per (patient, goal, day), or a month per document, before they were
+    filed a quarter per document: the reports read none of them (no adherence shown). Drop
+    them, rebuild from the entries, and keep the nightly close-out's `closed` marks."""
+    collection = Rollup._get_collection()
+    old = list(collection.find({"quarter": {"$exists": False}}))
+    if not old:
+        return "no rollups in an earlier layout"
+    closed = [doc for doc in old if doc.get("closed") and doc.get("start")]
+    collection.delete_many({"_id": {"$in": [doc["_id"] for doc in old]}})
+    for index in collection.list_indexes():
+        if index["name"] != "_id_" and "quarter" not in index["key"] and "patient" in index["key"]:
+            collection.drop_index(index["name"])  # the old layouts' (patient, start, ...) ones
+    Rollup.ensure_indexes()
+    patients = {doc["patient"] for doc in old}
+    entries = sum(adherence.rebuild(patient, now=now) for patient in sorted(patients))
+    for doc in closed:
+        day = date.fromisoformat(doc["start"])
+        ref, key = adherence.period_ref(doc["patient"], doc["goal_id"], doc["period"], day)
+        collection.update_one(
+            {"_id": ref},
+            {
+                "$set": {f"p.{key}.closed": True},
+                "$setOnInsert": {
+                    "patient": doc["patient"],
+                    "goal_id": doc["goal_id"],
+                    "period": doc["period"],
+                    "quarter": ref.rsplit(":", 1)[1],
+                    "rev": 0,
+                },
+            },
+            upsert=True,
+        )
+    return (
+        f"refiled {len(old)} rollups of {len(patients)} patients from {entries} entries "
+        f"({len(closed)} closed periods kept)"
+    )
+
+
+MIGRATIONS = [Migration(1, "rollups filed a quarter per document", refile_rollups)]
+LATEST = MIGRATIONS[-1].number
+
+
+def documents() -> list[type[me.Document]]:
+    return [
+        cls
+        for cls in _document_registry.values()
+        if issubclass(cls, me.Document) and not cls._meta.get("abstract")
+    ]
+
+
+def ensure_indexes() -> int:
+    """Create every declared index (existing ones are left alone); returns the models seen."""
+    models = documents()
+    for cls in models:
+        cls.ensure_indexes()
+    return len(models)
+
+
+def version() -> int:
+    stored = SchemaVersion._get_collection().find_one({"_id": "carepact"}, {"version": 1})
+    return (stored or {}).get("version", 0)
+
+
+def migrate(*, now: datetime) -> list[str]:
+    """Apply, in order, every migration the database has not had; one line per migration."""
+    done, lines = version(), []
+    for migration in MIGRATIONS:
+        if migration.number <= done:
+            continue
+        outcome = migration.run(now)
+        record = AppliedMigration(number=migration.number, name=migration.name, applied_at=now)
+        SchemaVersion._get_collection().update_one(
+            {"_id": "carepact"},
+            {"$set": {"version": migration.number}, "$push": {"applied": record.to_mongo()}},
+            upsert=True,
+        )
+        lines.append(f"migration {migration.number} ({migration.name}): {outcome}")
+    return lines
+
+
+def init(*, now: datetime) -> list[str]:
+    """Indexes, built-in data, migrations; safe to run on every deploy."""
+    lines = [f"indexes of {ensure_indexes()} collections in place"]
+    lines.append(f"starter education library: {education.load_starter_library(now=now)} items")
+    lines += migrate(now=now) or [f"migrations: up to date (version {LATEST})"]
+    return lines
+
+
+def check_current() -> None:
+    """Raise MigrationsBehind unless every migration of this release has been applied."""
+    current = version()
+    if current < LATEST:
+        raise MigrationsBehind(
+            f"the database is at migration {current}, this release needs {LATEST}: "
+            "run `flask --app wsgi init` first"
+        )

@@ -1,0 +1,113 @@
+"""`flask --app wsgi init`: indexes, the starter library, data migrations recorded in a version
+document; a database from an earlier release is brought forward, and the API and the worker
+refuse to start on one that is behind."""
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from api import migrations
+from tests.log_helpers import entry, periods, plan, post
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def init(app):
+    result = app.test_cli_runner().invoke(args=["init"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_init_is_idempotent_and_leaves_a_fresh_database_complete(app, mongo):
+    mongo.schema_version.delete_many({})  # a database nothing has run on
+    first = init(app)
+    assert "starter education library" in first and "migration 1" in first
+    assert "migrations: up to date" in init(app)
+    stored = mongo.schema_version.find_one()
+    assert stored["version"] == migrations.LATEST == 1
+    assert [a["number"] for a in stored["applied"]] == [1]
+    items = mongo.education_items.count_documents({})
+    assert items > 0
+    init(app)
+    assert mongo.education_items.count_documents({}) == items
+    outbox_indexes = {i["name"] for i in mongo.outbox.list_indexes()}
+    assert "state_1_due_at_1" in outbox_indexes
+    assert "patient_1_key_1" in {i["name"] for i in mongo.notifications.list_indexes()}
+
+
+def to_old_layout(mongo, patient_id, closed_day: str) -> None:
+    """What a database of the release before quarter filing holds: one rollup per day."""
+    quarters = list(mongo.adherence_rollups.find({"patient": patient_id}))
+    mongo.adherence_rollups.delete_many({"patient": patient_id})
+    old = []
+    for doc in quarters:
+        for key, period in doc["p"].items():
+            old.append(
+                {
+                    "_id": f"{patient_id}:{doc['goal_id']}:{key}",
+                    "patient": patient_id,
+                    "goal_id": doc["goal_id"],
+                    "period": doc["period"],
+                    "key": key,
+                    "start": key,
+                    **period,
+                }
+            )
+    old.append(
+        {
+            "_id": f"{patient_id}:g_walk:{closed_day}",
+            "patient": patient_id,
+            "goal_id": "g_walk",
+            "period": "day",
+            "key": closed_day,
+            "start": closed_day,
+            "count": 0,
+            "closed": True,
+        }
+    )
+    mongo.adherence_rollups.insert_many(old)
+    mongo.adherence_rollups.create_index([("patient", 1), ("start", 1)])
+    mongo.schema_version.delete_many({})
+
+
+def test_an_old_layout_database_is_brought_forward(app, client, factory, mongo):
+    p = plan(factory, active_since=datetime.now(UTC) - timedelta(days=10))
+    for days_ago, minutes in ((3, 20), (2, 35), (2, 15)):
+        at = datetime.now(UTC) - timedelta(days=days_ago)
+        assert post(client, p, entry(p, value=minutes, at=at)).status_code == 201
+    before = periods(mongo, p.patient.pk)
+    closed_day = (datetime.now(UTC) - timedelta(days=5)).date().isoformat()
+    to_old_layout(mongo, p.patient.pk, closed_day)
+    assert periods(mongo, p.patient.pk) == {}  # the reports read none of the old documents
+
+    output = init(app)
+    assert "refiled" in output and "1 closed periods kept" in output
+    after = periods(mongo, p.patient.pk)
+    assert {ref: after[ref] for ref in before} == before
+    assert after[("g_walk", closed_day)]["closed"] is True
+    assert mongo.adherence_rollups.count_documents({"quarter": {"$exists": False}}) == 0
+    index_keys = [list(i["key"]) for i in mongo.adherence_rollups.list_indexes()]
+    assert ["patient", "start"] not in index_keys
+    assert "up to date" in init(app)
+
+
+def run(args, mongo_uri, *, timeout=60):
+    env = {**os.environ, "MONGODB_URI": mongo_uri, "CAREPACT_ENV": "test"}
+    return subprocess.run(  # noqa: S603 - the project's own entry points, test arguments
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_a_database_behind_is_refused_by_the_api_and_the_worker(app, mongo, mongo_uri):
+    mongo.schema_version.delete_many({})
+    worker = run(["-m", "jobs", "--once"], mongo_uri)
+    assert worker.returncode == 1
+    assert "refuses to start" in worker.stderr and "flask --app wsgi init" in worker.stderr
+    api = run(["-c", "import wsgi"], mongo_uri)
+    assert api.returncode == 1
+    assert "refuses to start" in api.stderr and "flask --app wsgi init" in api.stderr
+    init(app)
+    assert run(["-c", "import wsgi"], mongo_uri).returncode == 0
+    assert run(["-m", "jobs", "--once"], mongo_uri, timeout=120).returncode == 0
