@@ -18,6 +18,7 @@ import mongoengine as me
 from mongoengine.base.common import _document_registry
 
 import api.models  # noqa: F401  (registers every document class)
+from api.db import database
 from api.models.log import Rollup
 from api.models.schema import AppliedMigration, SchemaVersion
 from api.services.care import education
@@ -39,7 +40,7 @@ def refile_rollups(now: datetime) -> str:
     """Rollups stored one per (patient, goal, day), or a month per document, before they were
     filed a quarter per document: the reports read none of them (no adherence shown). Drop
     them, rebuild from the entries, and keep the nightly close-out's `closed` marks."""
-    collection = Rollup._get_collection()
+    collection = database()[Rollup._meta["collection"]]  # no index build on a fresh database
     old = list(collection.find({"quarter": {"$exists": False}}))
     if not old:
         return "no rollups in an earlier layout"

@@ -69,9 +69,13 @@ def database_uri(server: EmbeddedMongo, name: str) -> str:
 
 
 def make_app(uri: str):
-    from api import create_app
+    """The app on `uri`, the database brought up by `init` as a deployment's is."""
+    from api import create_app, migrations
+    from api.clock import utcnow
 
-    return create_app({"CAREPACT_ENV": "development", "MONGODB_URI": uri, "LOG_LEVEL": "WARNING"})
+    app = create_app({"CAREPACT_ENV": "development", "MONGODB_URI": uri, "LOG_LEVEL": "WARNING"})
+    migrations.init(now=utcnow())
+    return app
 
 
 def start_gunicorn(target: str, port: int, env: dict, workers: int) -> subprocess.Popen:

@@ -44,7 +44,9 @@ def run_job(job: Job, worker: Worker, now=None) -> dict:
 
 
 def run_once(worker: Worker) -> int:
-    failures = sum(1 for job in JOBS if run_job(job, worker).get("failed"))
+    # The outbox last: it sends what the other jobs of this run queued.
+    ordered = sorted(JOBS, key=lambda job: job.name == "send_outbox")
+    failures = sum(1 for job in ordered if run_job(job, worker).get("failed"))
     return 1 if failures else 0
 
 
@@ -95,9 +97,14 @@ def main(argv=None) -> int:
     db.connect(settings["MONGODB_URI"], settings["MONGODB_TIMEOUT_MS"])
     try:
         migrations.check_current()
-    except (migrations.MigrationsBehind, PyMongoError) as error:
+    except migrations.MigrationsBehind as error:
         print(f"CarePact jobs worker refuses to start: {error}", file=sys.stderr)
         return 1
+    except PyMongoError as error:
+        # Started before its database: the jobs fail (and say so) until it answers.
+        log.warning(
+            "could not check the database's migrations", extra={"fields": {"error": str(error)}}
+        )
     return run_once(worker) if args.once else run_forever(worker)
 
 

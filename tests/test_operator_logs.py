@@ -94,7 +94,7 @@ def test_the_worker_logs_each_job_run_as_json_with_its_own_run_id(mongo_uri, fac
     assert not [line for line in logged if line["logger"].split(".")[0] != "carepact"]
 
 
-def test_the_scheduler_adding_its_jobs_is_not_logged(mongo_uri):
+def test_the_scheduler_adding_its_jobs_is_not_logged(app, mongo_uri):
     worker = _worker([], mongo_uri)
     try:
         started = worker.stderr.readline()

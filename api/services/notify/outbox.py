@@ -46,7 +46,9 @@ class Policy:
     mail_attempts: int = 10
     backoff: timedelta = timedelta(seconds=15)
     backoff_max: timedelta = timedelta(hours=1)
-    lease: timedelta = timedelta(minutes=5)
+    # A crashed worker's entries wait this long; a live one hands back what it cannot send
+    # before its lease ends (each send is bounded by `send_timeout`).
+    lease: timedelta = timedelta(minutes=1)
     send_timeout: timedelta = timedelta(seconds=10)
 
     def attempts(self, kind: str) -> int:
@@ -57,13 +59,16 @@ class Policy:
 
 
 def policy_from_settings(settings) -> Policy:
+    send_timeout = timedelta(
+        seconds=max(settings.get("PUSH_TIMEOUT_S", 5), settings.get("SMTP_TIMEOUT_S", 10))
+    )
     return Policy(
         push_attempts=settings.get("PUSH_MAX_ATTEMPTS", 8),
         mail_attempts=settings.get("MAIL_MAX_ATTEMPTS", 10),
         backoff=timedelta(seconds=settings.get("OUTBOX_BACKOFF_S", 15)),
-        send_timeout=timedelta(
-            seconds=max(settings.get("PUSH_TIMEOUT_S", 5), settings.get("SMTP_TIMEOUT_S", 10))
-        ),
+        # Room for a few sends however slow the timeouts are set.
+        lease=max(Policy.lease, send_timeout * 4),
+        send_timeout=send_timeout,
     )
 
 
@@ -291,6 +296,8 @@ def send_due(
             at = current()
             if at + policy.send_timeout * 2 > lease_end:
                 _release(batch[position:], token, at)
+                if position == 0:  # a lease too short to send anything: don't spin
+                    return counts
                 break
             if entry["kind"] == "push":
                 outcome = _send_push(entry, token, devices.get(entry["device"]), push, policy, at)
