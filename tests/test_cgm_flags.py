@@ -96,3 +96,31 @@ def test_panel_filter_and_summary_after_an_upload(client, factory, mongo):
     assert "time_low" in listed[0]["flags"]
     assert client.get("/api/v1/panel?flag=time_very_low", headers=doctor).get_json() == []
     assert client.get("/api/v1/panel?flag=nonsense", headers=doctor).status_code == 422
+
+
+def test_population_counts_cgm_flags_and_a_rebuild_agrees(client, factory, mongo):
+    from api.services.clinic import population
+    from tests.test_population import join as join_clinic
+    from tests.test_population import make_clinic, normalised
+
+    provider = factory.provider()
+    cid = make_clinic(client, factory, provider)
+    wearer, other = factory.patient(timezone=TZ), factory.patient(timezone=TZ)
+    for patient in (wearer, other):
+        join_clinic(client, factory, provider, patient)
+    today = datetime.now(ZoneInfo(TZ)).date()
+    store_days(wearer.pk, today - timedelta(days=13), 14, day_values({45: 10, 150: 278}))
+    glucose_flags.refresh(wearer.pk, TZ, now=datetime.now(UTC))
+    shown = client.get(
+        f"/api/v1/clinics/{cid}/population", headers=factory.headers(provider)
+    ).get_json()["current"]["cgm_flags"]
+    assert shown == {
+        "time_very_low": 1,
+        "time_low": 0,
+        "tir_below_70": 0,
+        "tir_drop": 0,
+        "low_wear": 0,
+    }
+    kept = normalised(mongo, cid)
+    population.rebuild(cid, now=datetime.now(UTC))
+    assert normalised(mongo, cid) == kept
