@@ -78,8 +78,10 @@ def make_app(uri: str):
     return app
 
 
-def start_gunicorn(target: str, port: int, env: dict, workers: int) -> subprocess.Popen:
-    """`gunicorn target` on `port`, answering once this returns."""
+def start_gunicorn(
+    target: str, port: int, env: dict, workers: int, output=subprocess.DEVNULL
+) -> subprocess.Popen:
+    """`gunicorn target` on `port`, answering once this returns; its logs go to `output`."""
     process = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),
@@ -93,8 +95,8 @@ def start_gunicorn(target: str, port: int, env: dict, workers: int) -> subproces
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
     )
     deadline = time.monotonic() + 90  # a loaded 2-core machine boots 4 workers slowly
     while time.monotonic() < deadline:
