@@ -18,10 +18,13 @@ import mongoengine as me
 from mongoengine.base.common import _document_registry
 
 import api.models  # noqa: F401  (registers every document class)
-from api.db import database
+from api.db import database, find_in
 from api.models.log import Rollup
+from api.models.notification import Notification
 from api.models.schema import AppliedMigration, SchemaVersion
+from api.models.user import User
 from api.services.care import education
+from api.services.notify import outbox
 from api.services.tracking import adherence
 
 
@@ -75,7 +78,41 @@ def refile_rollups(now: datetime) -> str:
     )
 
 
-MIGRATIONS = [Migration(1, "rollups filed a quarter per document", refile_rollups)]
+def pushes_to_outbox(now: datetime) -> str:
+    """Notifications of the release before the outbox kept their push state (`push`,
+    `push_error`, `push_after`): a push still pending becomes an outbox entry (due when its
+    quiet hours end), and the fields and their index go."""
+    collection = database()[Notification._meta["collection"]]
+    pending = list(collection.find({"push": "pending"}))
+    names = {
+        user["_id"]: user.get("name")
+        for user in find_in(
+            database()[User._meta["collection"]], "_id", {n["patient"] for n in pending}
+        )
+    }
+    queued = 0
+    for notification in pending:
+        to = outbox.addressee(notification)
+        queued += outbox.enqueue_pushes(
+            [notification],
+            names={to: names.get(notification["patient"])},
+            now=now,
+            defer={to: notification["push_after"]} if notification.get("push_after") else None,
+        )
+    fields = {"push": "", "push_error": "", "push_after": ""}
+    cleared = collection.update_many(
+        {"$or": [{name: {"$exists": True}} for name in fields]}, {"$unset": fields}
+    ).modified_count
+    for index in collection.list_indexes():
+        if "push_after" in index["key"]:
+            collection.drop_index(index["name"])
+    return f"{queued} pending pushes queued, push state cleared from {cleared} notifications"
+
+
+MIGRATIONS = [
+    Migration(1, "rollups filed a quarter per document", refile_rollups),
+    Migration(2, "push state moved from notifications to the outbox", pushes_to_outbox),
+]
 LATEST = MIGRATIONS[-1].number
 
 

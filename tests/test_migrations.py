@@ -26,8 +26,8 @@ def test_init_is_idempotent_and_leaves_a_fresh_database_complete(app, mongo):
     assert "starter education library" in first and "migration 1" in first
     assert "migrations: up to date" in init(app)
     stored = mongo.schema_version.find_one()
-    assert stored["version"] == migrations.LATEST == 1
-    assert [a["number"] for a in stored["applied"]] == [1]
+    assert stored["version"] == migrations.LATEST == 2
+    assert [a["number"] for a in stored["applied"]] == [1, 2]
     items = mongo.education_items.count_documents({})
     assert items > 0
     init(app)
@@ -111,3 +111,38 @@ def test_a_database_behind_is_refused_by_the_api_and_the_worker(app, mongo, mong
     init(app)
     assert run(["-c", "import wsgi"], mongo_uri).returncode == 0
     assert run(["-m", "jobs", "--once"], mongo_uri, timeout=120).returncode == 0
+
+
+def test_push_state_of_the_release_before_the_outbox_moves_to_it(app, client, factory, mongo):
+    patient = factory.patient(name="Ada")
+    device = client.post(
+        "/api/v1/patients/me/devices",
+        json={"platform": "android", "token": "old-phone"},
+        headers=factory.headers(patient),
+    ).get_json()
+    quiet_ends = datetime.now(UTC) + timedelta(hours=2)
+    old = {"patient": patient.pk, "kind": "alert", "title": "Warning: low", "body": "Eat"}
+    mongo.notifications.insert_many(
+        [
+            {**old, "key": "alert:1", "created_at": datetime.now(UTC), "push": "sent"},
+            {
+                **old,
+                "key": "alert:2",
+                "created_at": datetime.now(UTC),
+                "push": "pending",
+                "push_after": quiet_ends,
+            },
+        ]
+    )
+    mongo.notifications.create_index([("push_after", 1)], sparse=True)
+    mongo.schema_version.update_one({}, {"$set": {"version": 1}})
+
+    assert "1 pending pushes queued, push state cleared from 2" in init(app)
+    inbox = client.get("/api/v1/patients/me/notifications", headers=factory.headers(patient))
+    assert inbox.status_code == 200 and len(inbox.get_json()) == 2
+    assert mongo.notifications.count_documents({"push": {"$exists": True}}) == 0
+    [queued] = mongo.outbox.find()
+    assert queued["_id"] == f"push:{patient.pk}:alert:2:{device['id']}"
+    assert abs((queued["due_at"] - quiet_ends).total_seconds()) < 0.01
+    index_keys = [list(i["key"]) for i in mongo.notifications.list_indexes()]
+    assert ["push_after"] not in index_keys
