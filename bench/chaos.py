@@ -143,15 +143,23 @@ class Fleet:
         )
 
     def drain_jobs(self) -> int:
-        """What a cron-style `python -m jobs --once` leaves: its exit code."""
-        return subprocess.run(
+        """What a cron-style `python -m jobs --once` leaves: its exit code. The jobs that
+        failed are printed with the exception's last line."""
+        done = subprocess.run(
             [sys.executable, "-m", "jobs", "--once"],
             cwd=common.ROOT,
             env=self.env(),
             capture_output=True,
+            text=True,
             timeout=300,
             check=False,
-        ).returncode
+        )
+        for line in done.stderr.splitlines():
+            if '"job failed"' in line:
+                failed = json.loads(line)
+                last = (failed.get("exc") or "").strip().splitlines()[-1:] or [""]
+                print(f"  the final --once: {failed.get('job')} failed: {last[0][:200]}")
+        return done.returncode
 
     def kill_api_worker(self) -> int:
         victim = _children(self.api.pid)[0]
