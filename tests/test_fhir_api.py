@@ -8,6 +8,7 @@ from urllib.parse import quote
 import pytest
 
 from api.fhir.params import encode_cursor
+from api.services.tracking import glucose
 from tests.fhir_helpers import BASE, fhir_get, outcome, record
 from tests.fhir_schema import validate
 from tests.log_helpers import entry, post
@@ -342,3 +343,43 @@ def test_export_and_api_share_ids(client, r):
     for kind in TYPES:
         if kind != "Communication":
             assert f"http://localhost{BASE}/{kind}/{r.ids[kind]}" in urls, kind
+
+
+def test_cgm_readings_are_observations_in_date_order_with_the_log(client, r):
+    p = r.plan
+    created = client.post(
+        "/api/v1/patients/me/uploaders", json={"name": "xDrip+"}, headers=p.headers
+    )
+    assert created.status_code == 201, created.get_json()
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start_ms = int((now - timedelta(hours=3)).timestamp() * 1000)
+    readings = [glucose.Reading("sgv", start_ms + n * 300_000, value=100 + n) for n in range(24)]
+    glucose.store(p.patient.pk, readings, tz="UTC")
+
+    _, first = fhir_get(client, search_path("Observation", r, "_count=10"), p.headers)
+    assert first["total"] == 25  # the low glucose entry and 24 readings
+    seen, url = [], f"{BASE}/{search_path('Observation', r, '_count=10')}"
+    while url:
+        bundle = validate(client.get(url, headers=p.headers).get_json())
+        seen += [e["resource"] for e in bundle["entry"]]
+        url = next((x["url"] for x in bundle["link"] if x["relation"] == "next"), None)
+    assert len({o["id"] for o in seen}) == len(seen) == 25
+    times = [o["effectiveDateTime"] for o in seen]
+    assert times == sorted(times, reverse=True)
+    cgm = [o for o in seen if o["id"].startswith("cgm-")]
+    assert len(cgm) == 24 and cgm[0]["code"]["coding"][0]["code"] == "99504-3"
+    assert cgm[-1]["valueQuantity"]["value"] == 100
+    _, one = fhir_get(client, f"Observation/{cgm[0]['id']}", p.headers)
+    assert one == {**cgm[0], "meta": one["meta"]}
+    _, by_code = fhir_get(
+        client, search_path("Observation", r, "code=http://loinc.org|99504-3"), p.headers
+    )
+    assert by_code["total"] == 24
+    _, walks = fhir_get(client, search_path("Observation", r, "category=activity"), p.headers)
+    assert walks["total"] == 0
+    # The last six readings (from 90 minutes ago) and the low glucose entry an hour ago.
+    since = (now - timedelta(minutes=90)).isoformat().replace("+00:00", "Z")
+    _, recent = fhir_get(client, search_path("Observation", r, "date=ge" + quote(since)), p.headers)
+    assert recent["total"] == len(recent["entry"]) == 7
+    outcome(client.get(f"{BASE}/Observation/cgm-{p.patient.pk}-1", headers=p.headers), 404)
+    outcome(client.get(f"{BASE}/Observation/cgm-x-1-2", headers=p.headers), 404)

@@ -11,7 +11,6 @@ import uuid
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from bson import ObjectId
 from flask import request
 
 from api.access import Need, patient_scope, readable_patients
@@ -111,16 +110,16 @@ def _page_by_id(found: list[Found], count: int, cursor: dict | None):
 
 def _observations(args, pid, count: int, cursor: dict | None, now: datetime):
     start, end = params.dates(args)
-    wanted = observation_measures(args)
+    wanted, cgm = observation_measures(args)
     descending = params.sort(args)
-    if wanted == []:
+    if wanted == [] and not cgm:
         return [], None, 0
-    query = fhir_observations.Search(pid, wanted, start, end, descending)
+    query = fhir_observations.Search(pid, wanted, start, end, descending, cgm)
     position = None
     if cursor:
         position = fhir_observations.Position(
             params.cursor_field(cursor, "t", datetime),
-            params.cursor_field(cursor, "id", ObjectId),
+            params.cursor_field(cursor, "id", str),
             params.cursor_field(cursor, "w", timedelta),
         )
     total = cursor.get("n") if cursor and isinstance(cursor.get("n"), int) else None

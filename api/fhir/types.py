@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from api.fhir import params
-from api.services.records import fhir
+from api.services.records import fhir, fhir_glucose
 from api.services.records import fhir_read as read
 from api.services.tracking import measures
 
@@ -183,8 +183,24 @@ TYPES: dict[str, ResourceType] = {
 }
 
 
-def observation_measures(args) -> list[str] | None:
-    """The measures an Observation search's `code` and `category` allow (None: any)."""
+def _cgm_allowed(args) -> bool:
+    """Whether CGM sensor readings (LOINC 99504-3, laboratory) pass `code` and `category`."""
+    code = {"system": fhir.LOINC, "code": fhir_glucose.SENSOR_READING[0]}
+    category = {"system": fhir.OBSERVATION_CATEGORY, "code": "laboratory"}
+    for name, coding in (("code", code), ("category", category)):
+        wanted = params.tokens(args, name)
+        if wanted is not None and not any(t.matches(coding) for t in wanted):
+            return False
+    return True
+
+
+def observation_measures(args) -> tuple[list[str] | None, bool]:
+    """The measures an Observation search's `code` and `category` allow (None: any), and
+    whether they allow CGM readings."""
+    return _measures(args), _cgm_allowed(args)
+
+
+def _measures(args) -> list[str] | None:
     chosen = None
     wanted_codes = params.tokens(args, "code")
     if wanted_codes is not None:

@@ -10,7 +10,8 @@ implementation guide (hl7.fhir.uv.cgm, STU 1) codes them with LOINC.
 - `reading_observation`: one sensor reading as an interstitial glucose Observation
   (99504-3, mg/dL), effective at the reading's instant.
 Pure functions: nothing here reads the database. Ids are stable (the patient, the period
-and the code; the reading's `_id`), so an export made twice names the same resources.
+and the code; the patient and the reading's instant), so an export made twice names the
+same resources.
 """
 
 from api.services.records.fhir import (
@@ -109,11 +110,16 @@ def summary_observations(patient_id, report: dict, *, issued=None) -> list[dict]
     return [panel, *members]
 
 
+def reading_id(patient_id, date_ms: int) -> str:
+    return f"cgm-{patient_id}-{date_ms}"
+
+
 def reading_observation(patient_id, entry: dict) -> dict:
     """One sensor reading (as `glucose_entries.present` shows it) as an Observation."""
     resource = {
         "resourceType": "Observation",
-        "id": f"cgm-{entry['_id']}",
+        # The patient and the instant: the FHIR API reads the reading back by its id.
+        "id": reading_id(patient_id, entry["date"]),
         "identifier": identifier("cgm-reading", entry["_id"]),
         "status": "final",
         "category": _LABORATORY,

@@ -20,8 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pymongo import ASCENDING, DESCENDING
 
 from api.models.agreement import Agreement
+from api.models.glucose import Uploader
 from api.models.log import LIVE
-from api.services.tracking import adherence, logs
+from api.services.records import fhir_glucose
+from api.services.tracking import adherence, glucose, glucose_entries, logs
 
 FIRST_WINDOW = timedelta(days=1)
 MIN_WINDOW = timedelta(minutes=1)
@@ -46,6 +48,8 @@ class Search:
     start: datetime | None = None  # inclusive
     end: datetime | None = None  # exclusive
     descending: bool = True
+    # CGM sensor readings (hour buckets, not log entries) are searched too.
+    cgm: bool = True
 
     def filters(self) -> list[dict]:
         """One query per measure: the embedded server plans `measure: {$in: [...]}` as a
@@ -65,9 +69,14 @@ def _utc(value: datetime) -> datetime:
 
 def _bounds(search: Search, now: datetime) -> tuple[datetime, datetime] | None:
     """[first, last) that can hold entries: none predate the patient's first agreement in
-    force, none lie past now (beyond the clock skew a write allows)."""
+    force (nor a reading its uploader), none lie past now (beyond the clock skew a write
+    allows)."""
     agreements = Agreement.objects(patient=search.patient_id).only("active_since")
     starts = [_utc(a.active_since) for a in agreements if a.active_since is not None]
+    if search.cgm:
+        # A reading is refused when older than its uploader less BEFORE_UPLOADER.
+        uploaders = Uploader.objects(patient=search.patient_id).only("created_at")
+        starts += [_utc(u.created_at) - glucose.BEFORE_UPLOADER for u in uploaders]
     if not starts:
         return None
     first, last = min(starts), _utc(now) + CLOCK_SKEW
@@ -79,19 +88,41 @@ def _bounds(search: Search, now: datetime) -> tuple[datetime, datetime] | None:
 
 
 def _window(search: Search, low: datetime, high: datetime) -> list[dict]:
-    """The entries in [low, high), in the search's order."""
+    """The entries (and CGM readings) in [low, high), in the search's order."""
     order = DESCENDING if search.descending else ASCENDING
     found = []
     for query in search.filters():
         query["occurred_at"] = {"$gte": low, "$lt": high}
         found += logs.entries().find(query).sort([("occurred_at", order), ("_id", order)])
-    if len(search.filters()) > 1:
-        found.sort(key=_key, reverse=search.descending)
+    if search.cgm:
+        found += cgm_readings(search.patient_id, low, high)
+    found.sort(key=_key, reverse=search.descending)
+    return found
+
+
+def cgm_readings(patient_id, low: datetime, high: datetime) -> list[dict]:
+    """Sensor readings in [low, high) as entries: `occurred_at`, an `_id` (the FHIR id) and
+    the reading as Nightscout shows it (`cgm`), from the hour buckets' (patient, hour) index."""
+    first_hour = low.replace(minute=0, second=0, microsecond=0)
+    query = {"patient": patient_id, "hour": {"$gte": first_hour, "$lt": high}}
+    found = []
+    for bucket in glucose.buckets().find(query, {"s": 1, "hour": 1, "dev": 1}):
+        hour_ms = round(_utc(bucket["hour"]).timestamp() * 1000)
+        for key, stored in (bucket.get("s") or {}).items():
+            date_ms = hour_ms + int(key)
+            at = datetime.fromtimestamp(date_ms / 1000, UTC)
+            if low <= at < high:
+                reading = glucose_entries.present(
+                    patient_id, "sgv", date_ms, stored, bucket.get("dev")
+                )
+                rid = fhir_glucose.reading_id(patient_id, date_ms)
+                found.append({"occurred_at": at, "_id": rid, "cgm": reading})
     return found
 
 
 def _key(entry: dict) -> tuple:
-    return (_utc(entry["occurred_at"]), entry["_id"])
+    # ObjectIds sort as their hex does, so log entries and readings share one order.
+    return (_utc(entry["occurred_at"]), str(entry["_id"]))
 
 
 def page(
@@ -110,7 +141,7 @@ def page(
         start = max(min(_utc(position.at), last - TICK) + TICK, first)
     else:
         start = min(max(_utc(position.at), first), last)
-    mark = (_utc(position.at), position.entry_id) if position else None
+    mark = (_utc(position.at), str(position.entry_id)) if position else None
     found: list[dict] = []
     edge = start
     while len(found) <= count:
@@ -138,18 +169,29 @@ def page(
 
 def total(search: Search) -> int:
     """How many entries the search matches (see the module's note on the rollups)."""
+    readings = _cgm_total(search) if search.cgm else 0
     if search.narrowed():
-        return sum(
+        return readings + sum(
             logs.entries().count_documents(query | _date_filter(search))
             for query in search.filters()
         )
     rollups = adherence.rollups().find({"patient": search.patient_id}, {"p": 1})
-    return sum(
+    return readings + sum(
         (period or {}).get("count") or 0
         for rollup in rollups
         for period in (rollup.get("p") or {}).values()
         if isinstance(period, dict)
     )
+
+
+def _cgm_total(search: Search) -> int:
+    """Readings in the search's dates: the per-day counts when it has none, else counted."""
+    if search.start is None and search.end is None:
+        days = glucose.days().find({"patient": search.patient_id}, {"n": 1})
+        return sum(day.get("n") or 0 for day in days)
+    low = _utc(search.start) if search.start else datetime(1970, 1, 1, tzinfo=UTC)
+    high = _utc(search.end) if search.end else datetime(2200, 1, 1, tzinfo=UTC)
+    return len(cgm_readings(search.patient_id, low, high))
 
 
 def _date_filter(search: Search) -> dict:

@@ -8,7 +8,7 @@ and when the record last changed (ETag, Last-Modified).
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -26,9 +26,9 @@ from api.models.user import User
 from api.services.alerts import engine as alerts
 from api.services.care import checkups
 from api.services.common import local_days
-from api.services.records import fhir
+from api.services.records import fhir, fhir_glucose
 from api.services.records.fhir_communication import communication
-from api.services.tracking import logs
+from api.services.tracking import glucose, glucose_entries, logs
 
 
 @dataclass
@@ -243,7 +243,29 @@ def gather_communication(patient_id, now):
     return _communications(list(Message.objects(patient=patient_id)), patient_id, now)
 
 
+def _read_cgm(rid: str, now):
+    """`cgm-<patient>-<epoch ms>`: the reading in its hour bucket, if it is there."""
+    parts = rid.split("-")
+    if len(parts) != 3:
+        return None
+    _, patient_text, date_text = parts
+    patient_id = object_id(patient_text)
+    if patient_id is None or not date_text.isdigit() or len(date_text) > 15:
+        return None
+    date_ms = int(date_text)
+    hour_ms = date_ms - date_ms % glucose.HOUR_MS
+    bucket = glucose.buckets().find_one({"_id": glucose.bucket_id(patient_id, hour_ms)})
+    stored = ((bucket or {}).get("s") or {}).get(str(date_ms - hour_ms))
+    if stored is None:
+        return None
+    reading = glucose_entries.present(patient_id, "sgv", date_ms, stored, bucket.get("dev"))
+    at = datetime.fromtimestamp(date_ms / 1000, UTC)
+    return Found(patient_id, fhir_glucose.reading_observation(patient_id, reading), at)
+
+
 def read_observation(rid, now):
+    if rid.startswith("cgm-"):
+        return _read_cgm(rid, now)
     oid = object_id(rid)
     entry = logs.entries().find_one({"_id": oid}) if oid else None
     if entry is None or entry.get("state") != LIVE:
@@ -254,7 +276,9 @@ def read_observation(rid, now):
 def observations(entries: list[dict], patient_id, now) -> list[Found]:
     who = performers(patient_id, [e.get("recorded_by") for e in entries], now)
     return [
-        Found(
+        Found(patient_id, fhir_glucose.reading_observation(patient_id, e["cgm"]), e["occurred_at"])
+        if "cgm" in e
+        else Found(
             patient_id,
             fhir.observation(e, who),
             e.get("changed_at") or e.get("updated_at") or e.get("created_at"),
