@@ -13,7 +13,6 @@ upload (one reading, and a day of them), and the query paths checked with explai
 """
 
 import gzip
-import itertools
 import json
 import statistics
 import threading
@@ -198,16 +197,15 @@ def _insert_many_floor(uri: str, days: list[list[dict]]) -> float:
 
 
 def _single_reading_maker():
-    """Bodies of one reading each, every one newer than the one before (1 s apart, from a
-    few hours ago), so each moves its uploader's last reading as a live sensor's does."""
-    counter = itertools.count()
-    lock = threading.Lock()
-    start = round((datetime.now(UTC) - timedelta(hours=6)).timestamp() * 1000)
+    """Bodies of one reading each, as live sensors send them: each client's readings five
+    minutes apart (from 20 hours ago, so none is in the future), each newer than the last."""
+    own = threading.local()
+    start = datetime.now(UTC) - timedelta(hours=20)
 
     def make():
-        with lock:
-            n = next(counter)
-        return [{"type": "sgv", "sgv": 90 + n % 150, "date": start + n * 1000}]
+        n = own.n = getattr(own, "n", -1) + 1
+        at = start + timedelta(minutes=5 * n, milliseconds=threading.get_ident() % 1000)
+        return [{"type": "sgv", "sgv": 90 + n % 150, "date": round(at.timestamp() * 1000)}]
 
     return make
 

@@ -443,3 +443,17 @@ def test_a_new_zone_files_later_readings_in_its_days(client, uploader, headers, 
     client.post("/api/v1/entries", json=xdrip_entry(at, 99), headers=ns(uploader))
     tokyo_day = at.astimezone(ZoneInfo("Asia/Tokyo")).date().isoformat()
     assert mongo.glucose_days.find_one({"patient": patient.pk})["day"] == tokyo_day
+
+
+def test_the_list_follows_a_live_sensor_within_one_reading(client, uploader, headers, mongo):
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+
+    def last_reading():
+        shown = client.get("/api/v1/patients/me/uploaders", headers=headers).get_json()[0]
+        return datetime.fromisoformat(shown["last_reading_at"].replace("Z", "+00:00"))
+
+    for minutes in (0, 5, 10):
+        at = start + timedelta(minutes=minutes)
+        client.post("/api/v1/entries", json=xdrip_entry(at, 110), headers=ns(uploader))
+        assert timedelta(0) <= at - last_reading() <= timedelta(minutes=5)
+    assert last_reading() == start + timedelta(minutes=10)
