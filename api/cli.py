@@ -57,9 +57,9 @@ def seed_demo_command(patients):
 def rebuild_adherence_command():
     """Rebuild every adherence rollup and summary from the log entries."""
     from api.clock import utcnow
-    from api.services.tracking import adherence
+    from api.services.flows import days
 
-    patients, entries = adherence.rebuild_all(now=utcnow())
+    patients, entries = days.rebuild_all(now=utcnow())
     click.echo(f"rebuilt adherence of {patients} patients from {entries} entries")
 
 

@@ -24,8 +24,9 @@ from api.models.notification import Notification
 from api.models.schema import AppliedMigration, SchemaVersion
 from api.models.user import User
 from api.services.care import education
+from api.services.flows import days
 from api.services.notify import outbox
-from api.services.tracking import adherence
+from api.services.tracking import rollups
 
 
 class MigrationsBehind(RuntimeError):
@@ -54,10 +55,10 @@ def refile_rollups(now: datetime) -> str:
             collection.drop_index(index["name"])  # the old layouts' (patient, start, ...) ones
     Rollup.ensure_indexes()
     patients = {doc["patient"] for doc in old}
-    entries = sum(adherence.rebuild(patient, now=now) for patient in sorted(patients))
+    entries = sum(days.rebuild_patient(patient, now=now) for patient in sorted(patients))
     for doc in closed:
         day = date.fromisoformat(doc["start"])
-        ref, key = adherence.period_ref(doc["patient"], doc["goal_id"], doc["period"], day)
+        ref, key = rollups.period_ref(doc["patient"], doc["goal_id"], doc["period"], day)
         collection.update_one(
             {"_id": ref},
             {

@@ -85,10 +85,10 @@ def main() -> bool:
             _, small_headers = _patient_with_logs(factory, client, 10)
             large, large_headers = _patient_with_logs(factory, client, 365)
             print(f"  seeded {LOGS_PER_DAY * 375} entries in {time.perf_counter() - started:.1f}s")
-            from api.services.tracking import adherence
+            from api.services.tracking import rollups
 
             common.assert_no_collscan(
-                adherence.rollups().find({"patient": large.pk, "quarter": {"$gte": "2000-Q1"}}),
+                rollups.rollups().find({"patient": large.pk, "quarter": {"$gte": "2000-Q1"}}),
                 "rollups of a patient by date",
             )
             floor, _, _ = _time_report(client, small_headers)

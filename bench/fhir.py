@@ -75,7 +75,7 @@ def _check_plans(patient) -> None:
     from api.models.care_team import CareTeamMember
     from api.models.log import LIVE
     from api.services.records.fhir_observations import FIRST_WINDOW
-    from api.services.tracking import adherence, logs
+    from api.services.tracking import logs, rollups
 
     now = datetime.now(UTC)
     window = {"$gte": now - FIRST_WINDOW, "$lt": now}
@@ -87,7 +87,7 @@ def _check_plans(patient) -> None:
     counted = {**by_code, "occurred_at": {"$gte": now - timedelta(days=30)}}
     common.assert_no_collscan(logs.entries().find(counted), "a total by code and date")
     common.assert_no_collscan(
-        adherence.rollups().find({"patient": patient.pk}, {"p": 1}), "the total from rollups"
+        rollups.rollups().find({"patient": patient.pk}, {"p": 1}), "the total from rollups"
     )
     read = logs.entries().find({"_id": logs.entries().find_one(query)["_id"]})
     common.assert_no_collscan(read, "an Observation read")

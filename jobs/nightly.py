@@ -1,7 +1,7 @@
 """Nightly close-out: every patient whose local day has just ended gets that day closed.
 
 Runs every 15 minutes, so each time zone is served soon after its midnight. Idempotent per
-(patient, local date): a `DayClose` is written after `adherence.close_day` (itself
+(patient, local date): a `DayClose` is written after `flows.days.close_day` (itself
 idempotent) succeeds, so a crash in between only repeats harmless work.
 """
 
@@ -12,9 +12,8 @@ from pymongo.errors import DuplicateKeyError
 
 from api.models.reminder import DayClose
 from api.models.user import User
-from api.services.care import checkups
 from api.services.common import local_days
-from api.services.tracking import adherence
+from api.services.flows import days
 from jobs.context import Worker
 from jobs.registry import job
 
@@ -45,9 +44,7 @@ def close_days(now: datetime) -> dict:
 
 
 def close_patient_day(patient: User, local_date, now: datetime) -> None:
-    adherence.close_day(patient, local_date, now)
-    # The check-up schedule and the `overdue_checkup` flag on the summary, for the panel.
-    checkups.refresh_summary(patient.pk, now=now, tz=patient.timezone)
+    days.close_day(patient, local_date, now=now)
     # Another worker may close the same day at the same moment; one marker is enough.
     with suppress(DuplicateKeyError):
         DayClose(patient=patient.pk, local_date=local_date, closed_at=now).save(force_insert=True)

@@ -8,10 +8,16 @@ from api.ids import new_id
 from api.models.agreement import Agreement, AgreementContent, AgreementVersion, Goal, Target
 from api.models.care_team import CareTeamMember
 from api.models.caregiver import Grant
+from api.services.common import local_days
 from api.services.identity import accounts, tokens
 
 PASSWORD = "correct horse battery"
 _sequence = itertools.count(1)
+
+
+def active_from(active_since, tz):
+    """What accepting stores: the start of the patient's local day of activation."""
+    return local_days.day_start(local_days.local_date(active_since, tz), tz)
 
 
 class Factory:
@@ -99,6 +105,7 @@ class Factory:
             agreement.accepted_at = agreement.active_since = content.get("active_since") or (
                 now - timedelta(days=400)
             )
+            agreement.active_from = active_from(agreement.active_since, patient.timezone)
         agreement.save()
         if status == "active":
             AgreementVersion(

@@ -7,7 +7,7 @@ from api.clock import utcnow
 from api.models.agreement import Checkup
 from api.models.alert import Alert
 from api.models.message import Message
-from api.services.care import checkups
+from api.services.flows import checkups as checkup_flow
 from api.services.records import fhir
 from api.services.tracking import logs
 from tests.fhir_schema import validate
@@ -36,7 +36,7 @@ def record(client, factory) -> Record:
     pid = p.patient.pk
     mother = factory.patient(name="Maria Ruiz")
     grant = factory.grant(p.patient, mother, permissions=("view", "log"))
-    done = checkups.record_completion(
+    done = checkup_flow.record_completion(
         patient_id=pid,
         checkup_id="c_hba1c",
         data={"done_on": (datetime.now(UTC) - timedelta(days=20)).date(), "result": "6.9 %"},

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from api.models.agreement import Agreement
 from api.models.user import QuietHours, User
+from tests.factories import active_from
 
 WALK = {
     "id": "g_walk",
@@ -64,7 +65,9 @@ def plan(factory, *, goals=(WALK, GLUCOSE), tz="UTC", active_since=None, **patie
     factory.membership(patient, provider)
     agreement = factory.agreement(patient, provider, goals=[dict(g) for g in goals])
     if active_since is not None:
-        Agreement.objects(pk=agreement.pk).update_one(set__active_since=active_since)
+        Agreement.objects(pk=agreement.pk).update_one(
+            set__active_since=active_since, set__active_from=active_from(active_since, tz)
+        )
         agreement.reload()
     return Plan(patient, provider, agreement, factory.headers(patient))
 

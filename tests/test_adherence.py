@@ -7,7 +7,9 @@ import pytest
 
 from api.models.agreement import Goal, Target
 from api.models.user import User
+from api.services.flows import days
 from api.services.tracking import adherence
+from api.services.tracking import summary as patient_summary
 from tests.log_helpers import (
     GLUCOSE,
     WALK,
@@ -212,8 +214,8 @@ def test_goal_met_close_day_and_flags(client, factory, mongo):
     assert adherence.goal_met(p.patient.pk, weekly, today) is False
 
     now = datetime.now(UTC)
-    adherence.close_day(patient, yesterday, now)
-    adherence.close_day(patient, yesterday, now)
+    days.close_day(patient, yesterday, now=now)
+    days.close_day(patient, yesterday, now=now)
     missed = periods(mongo, p.patient.pk)[("g_walk", yesterday.isoformat())]
     assert (missed["closed"], missed.get("met", False), missed.get("count", 0)) == (True, False, 0)
     assert [ref for ref in periods(mongo, p.patient.pk) if ref[1] == yesterday.isoformat()] == [
@@ -224,13 +226,14 @@ def test_goal_met_close_day_and_flags(client, factory, mongo):
     assert summary["flags"]["no_recent_logs"] is False
     assert summary["days_7d"] >= 1 and summary["met_7d"] == 1
 
-    adherence.set_flag(p.patient.pk, "overdue_checkup", True)
-    adherence.close_day(patient, yesterday, now + timedelta(days=4))
+    # The adherence refresh leaves the flags other domains own alone.
+    patient_summary.set_flag(p.patient.pk, "overdue_checkup", True)
+    patient_summary.refresh(p.patient.pk, tz=patient.timezone, now=now + timedelta(days=4))
     summary = mongo.adherence_summaries.find_one({"_id": p.patient.pk})
     assert summary["flags"]["overdue_checkup"] is True
     assert summary["flags"]["no_recent_logs"] is True
     with pytest.raises(ValueError, match="Unknown flag"):
-        adherence.set_flag(p.patient.pk, "grumpy", True)
+        patient_summary.set_flag(p.patient.pk, "grumpy", True)
 
 
 def test_a_profile_zone_change_reaches_new_entries(client, factory):

@@ -243,23 +243,3 @@ def test_two_accepts_of_one_proposal_store_one_version(app, factory, mongo):
     with pytest.raises(Conflict):
         agreements._accept(scope, stale_copy, 16, NOW)
     assert AgreementVersion.objects(agreement=agreement.pk).count() == 1
-
-
-def test_listeners_hear_activation_completion_and_revocation(client, factory, monkeypatch):
-    heard = []
-    monkeypatch.setattr(agreements, "_listeners", [])
-    agreements.on_change(lambda agreement: heard.append((str(agreement.pk), agreement.status)))
-    people = circle(factory)
-    old = agreement_in(factory, people, "active", "asthma")
-    new = agreement_in(factory, people, "proposed", "asthma")
-    draft = agreement_in(factory, people, "draft", "hypertension")
-    client.post(people.url(f"/{new.pk}/accept"), headers=people.headers["patient"])
-    client.post(people.url(f"/{draft.pk}/propose"), headers=people.headers["provider"])
-    client.post(people.url(f"/{new.pk}/complete"), headers=people.headers["provider"])
-    client.post(people.url(f"/{draft.pk}/revoke"), headers=people.headers["provider"])
-    assert heard == [
-        (str(new.pk), "active"),
-        (str(old.pk), "completed"),
-        (str(new.pk), "completed"),
-        (str(draft.pk), "revoked"),
-    ]

@@ -318,21 +318,6 @@ class TestReferrals:
         assert_problem(refer(client, factory, factory.provider(), patient, endo), 404)
         assert len(memberships(mongo, patient)) == 1
 
-    def test_listeners_hear_every_start_and_end(self, client, factory):
-        heard = []
-        care_team._membership_listeners.append(heard.append)
-        try:
-            pcp, endo, patient = self.setup_team(factory)
-            member = refer(client, factory, pcp, patient, endo).get_json()
-            assert heard == []
-            client.post(
-                f"{team_url('me')}/{member['id']}/approve", headers=factory.headers(patient)
-            )
-            client.delete(f"{team_url('me')}/{member['id']}", headers=factory.headers(patient))
-            assert [m.status for m in heard] == ["active", "ended"]
-        finally:
-            care_team._membership_listeners.remove(heard.append)
-
 
 class TestEnding:
     def test_the_patient_ends_a_membership_and_access_stops_at_once(self, client, mongo, factory):

@@ -14,13 +14,14 @@ from api.errors import PROBLEM_JSON
 from api.models.agreement import Checkup
 from api.services.care import care_team
 from api.services.common.intervals import add_interval, parse_interval
+from api.services.flows import memberships
 from api.services.reminders import planning as reminders
 
 
 def join(patient, provider, role="primary"):
     """Join through the care-team service, as a redeemed invitation does."""
     code = care_team.create_invitation(provider.pk, role=role, valid_days=7, now=utcnow())
-    return care_team.join_with_code(patient, code["code"], utcnow())
+    return memberships.join_with_code(patient, code["code"], now=utcnow())
 
 
 def local_today(tz: str):

@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from api.models.agreement import Checkup
 from api.models.user import QuietHours
+from api.services.flows import entries as entry_flow
 from api.services.reminders import dispatch
 from api.services.reminders import planning as reminders
 from api.services.tracking import logs
@@ -81,8 +82,8 @@ class TestDelivery:
     def test_a_goal_already_met_today_is_skipped_with_the_reason(self, factory, mongo):
         patient, agreement = setup_walker(factory, times=("18:00",), timezone="UTC")
         reminders.plan_all(utc(2025, 1, 15, 0, 0))
-        agreement.update(set__active_since=utc(2024, 1, 1))
-        logs.create(
+        agreement.update(set__active_since=utc(2024, 1, 1), set__active_from=utc(2024, 1, 1))
+        entry_flow.log_entry(
             logs.Author(patient.pk, patient.pk, "self"),
             {
                 "agreement_id": str(agreement.pk),

@@ -8,7 +8,7 @@ import pytest
 
 from api.clock import utcnow
 from api.models.agreement import Checkup
-from api.services.care import checkups
+from api.services.flows import checkups as checkup_flow
 from api.services.records import export, fhir
 from tests.fhir_schema import validate
 from tests.log_helpers import GLUCOSE, WALK, WEIGHT, entry, plan, post
@@ -141,7 +141,7 @@ def test_goals_care_plan_and_check_up_activity(client, p):
 
 def test_a_check_up_done_is_a_procedure_and_the_activitys_outcome(client, p):
     done_on = (datetime.now(UTC) - timedelta(days=20)).date()
-    completion = checkups.record_completion(
+    completion = checkup_flow.record_completion(
         patient_id=p.patient.pk,
         checkup_id="c_hba1c",
         data={"done_on": done_on, "result": "6.9 %", "note": "fasting"},

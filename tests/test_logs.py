@@ -4,7 +4,6 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from api.services.tracking import logs as log_service
 from tests.log_helpers import WALK, WEIGHT, entry, periods, plan, post
 
 
@@ -376,26 +375,3 @@ class TestListing:
         assert (
             client.get("/api/v1/patients/me/logs?from=soon", headers=p.headers).status_code == 422
         )
-
-
-class TestListeners:
-    def test_listeners_hear_every_change_and_every_replay(self, client, factory):
-        p = plan(factory)
-        heard = []
-        listener = log_service.on_entries_change(
-            lambda pid, docs, change, summary: heard.append(
-                (pid, [d["uid"] for d in docs], change, summary["last_logged_at"] is not None)
-            )
-        )
-        body = entry(p)
-        try:
-            created = post(client, p, body).get_json()
-            assert post(client, p, body).status_code == 200  # a replay is heard again
-            url = f"/api/v1/patients/me/logs/{created['id']}"
-            client.patch(url, json={"value": 50}, headers=p.headers)
-            client.delete(url, headers=p.headers)
-        finally:
-            log_service._listeners.remove(listener)
-        changes = ("created", "created", "updated", "deleted")
-        assert heard[:3] == [(p.patient.pk, [created["id"]], c, True) for c in changes[:3]]
-        assert heard[3][:3] == (p.patient.pk, [created["id"]], "deleted")

@@ -9,11 +9,12 @@ from api.clock import utcnow
 from api.errors import PROBLEM_JSON
 from api.services.care import care_team
 from api.services.clinic import messages
+from api.services.flows import memberships
 
 
 def join(patient, provider, role="primary"):
     code = care_team.create_invitation(provider.pk, role=role, valid_days=7, now=utcnow())
-    return care_team.join_with_code(patient, code["code"], utcnow())
+    return memberships.join_with_code(patient, code["code"], now=utcnow())
 
 
 def assert_problem(response, status):

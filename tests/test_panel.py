@@ -12,14 +12,15 @@ from api.errors import PROBLEM_JSON
 from api.models.agreement import Checkup
 from api.services.care import care_team
 from api.services.clinic import panel
-from api.services.tracking import adherence
+from api.services.flows import memberships
+from api.services.tracking import summary as patient_summary
 
 PANEL = "/api/v1/panel"
 
 
 def join(patient, provider, role="primary"):
     code = care_team.create_invitation(provider.pk, role=role, valid_days=7, now=utcnow())
-    return care_team.join_with_code(patient, code["code"], utcnow())
+    return memberships.join_with_code(patient, code["code"], now=utcnow())
 
 
 def assert_problem(response, status):
@@ -33,7 +34,7 @@ def set_summary(patient, **fields):
     adherence listeners trigger."""
     flags = fields.pop("flags", {})
     update = {**fields, **{f"flags.{name}": on for name, on in flags.items()}}
-    adherence.summaries().update_one({"_id": patient.pk}, {"$set": update}, upsert=True)
+    patient_summary.summaries().update_one({"_id": patient.pk}, {"$set": update}, upsert=True)
     panel.sync_patient(patient.pk)
 
 

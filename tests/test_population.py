@@ -6,10 +6,12 @@ from datetime import timedelta
 
 import pytest
 from bson import ObjectId
+from pymongo import ReturnDocument
 
 from api.clock import utcnow
 from api.services.clinic import population
-from api.services.tracking import adherence
+from api.services.flows import derived
+from api.services.tracking import summary as patient_summary
 from tests.agreement_helpers import CHECKUP, plan
 from tests.test_foundation import assert_problem
 
@@ -79,19 +81,20 @@ def enrol(client, factory, provider, *, conditions=("type 2 diabetes",), checkup
 
 
 def set_adherence(patient, percent: float | None) -> None:
-    """The adherence job's result, as refresh_summary would write it (then its hook)."""
-    adherence.summaries().update_one(
-        {"_id": patient.pk}, {"$set": {"adherence_30d": percent}}, upsert=True
+    """The adherence figure as the summary refresh would write it, then the derived views."""
+    after = patient_summary.summaries().find_one_and_update(
+        {"_id": patient.pk},
+        {"$set": {"adherence_30d": percent}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
     )
-    adherence.summary_changed(patient.pk)
+    derived.summary_moved(patient.pk, after, now=utcnow())
 
 
 def open_alerts(patient, **by_severity) -> None:
-    """Open alerts as the alerts service counts them on the summary (then its flag hook)."""
-    adherence.summaries().update_one(
-        {"_id": patient.pk}, {"$inc": {f"open_alerts.{s}": n for s, n in by_severity.items()}}
-    )
-    adherence.set_flag(patient.pk, "open_alert", True)
+    """Open alerts as the alerts service counts them on the summary, then the derived views."""
+    after = patient_summary.move_open_alerts(patient.pk, by_severity)
+    derived.summary_moved(patient.pk, after, now=utcnow())
 
 
 def view(client, factory, provider, cid, **query):

@@ -2,7 +2,6 @@
 
 import pytest
 
-from api.services.identity import profiles
 from tests.test_foundation import assert_problem
 
 ME = "/api/v1/me"
@@ -91,22 +90,6 @@ class TestChangeProfile:
         before = stored(mongo, patient)
         assert client.patch(ME, json={}, headers=factory.headers(patient)).status_code == 200
         assert stored(mongo, patient) == before
-
-    def test_schedule_listeners_hear_about_time_changes_only(self, client, factory):
-        heard = []
-        profiles._schedule_listeners.append(heard.append)
-        try:
-            patient = factory.patient()
-            headers = factory.headers(patient)
-            client.patch(ME, json={"name": "Just a name"}, headers=headers)
-            assert heard == []
-            client.patch(
-                ME, json={"quiet_hours": {"start": "22:00", "end": "07:00"}}, headers=headers
-            )
-            client.patch(ME, json={"timezone": "Europe/Paris"}, headers=headers)
-            assert [user.pk for user in heard] == [patient.pk, patient.pk]
-        finally:
-            profiles._schedule_listeners.remove(heard.append)
 
     @pytest.mark.parametrize(
         ("changes", "field"),

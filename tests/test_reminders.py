@@ -2,6 +2,7 @@
 
 from datetime import UTC, date, datetime, timedelta
 
+from api.clock import utcnow
 from api.models.agreement import Checkup
 from api.models.reminder import Occurrence
 from api.services.reminders import planning as reminders
@@ -124,7 +125,7 @@ class TestReplanning:
     def test_a_time_zone_change_through_the_api_replans_at_once(self, client, factory, mongo):
         patient = factory.patient(timezone=LA)
         factory.agreement(patient, factory.provider(), goals=[walk(["08:00"])])
-        reminders.plan_all(reminders.utcnow())
+        reminders.plan_all(utcnow())
         before = {o["key"]: o["due_at"] for o in mongo.reminder_occurrences.find()}
         response = client.patch(
             "/api/v1/me", json={"timezone": "Europe/Paris"}, headers=factory.headers(patient)
@@ -141,7 +142,7 @@ class TestReplanning:
     def test_quiet_hours_and_reminder_time_changes_replan_too(self, client, factory, mongo):
         patient = factory.patient(timezone="UTC", reminder_time="08:00")
         factory.agreement(patient, factory.provider(), goals=[walk([])])
-        reminders.plan_all(reminders.utcnow())
+        reminders.plan_all(utcnow())
         response = client.patch(
             "/api/v1/me", json={"reminder_time": "09:45"}, headers=factory.headers(patient)
         )

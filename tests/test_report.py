@@ -10,7 +10,7 @@ import pytest
 
 from api.clock import utcnow
 from api.models.agreement import Checkup
-from api.services.care import checkups
+from api.services.flows import checkups as checkup_flow
 from api.services.records import report
 from tests.log_helpers import GLUCOSE, WALK, WEEKLY_WALK, entry, plan
 from tests.test_foundation import assert_problem
@@ -104,7 +104,7 @@ def test_a_year_of_logs(client, factory, mongo):
         entries.append(entry(p, goal="g_glucose", value=250 if day % 10 == 0 else 110, at=at))
     batch(client, p, entries)
     assert mongo.log_entries.count_documents({"patient": p.patient.pk}) == 730
-    checkups.record_completion(
+    checkup_flow.record_completion(
         patient_id=p.patient.pk,
         checkup_id="c_a1c",
         data={"done_on": (now - timedelta(days=30)).date(), "result": "7.1 %"},

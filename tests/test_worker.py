@@ -37,7 +37,7 @@ class TestNightly:
         provider = factory.provider()
         for patient in (tokyo, paris):
             agreement = factory.agreement(patient, provider, goals=[walk(["08:00"])])
-            agreement.update(set__active_since=utc(2024, 1, 1))
+            agreement.update(set__active_since=utc(2024, 1, 1), set__active_from=utc(2024, 1, 1))
         # 00:30 UTC: Paris's 15 January has just ended (01:30 on the 16th); Tokyo's long ago.
         now = utc(2025, 1, 16, 0, 30)
         assert nightly.close_days(now) == {"closed": 2, "already_closed": 0}

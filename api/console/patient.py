@@ -15,9 +15,10 @@ from api.schemas.alerts import AcknowledgeSchema
 from api.schemas.checkups import CompletionCreateSchema
 from api.schemas.medications import MedicationCreateSchema
 from api.schemas.messages import MessageCreateSchema
-from api.services.alerts import engine as alerts
-from api.services.care import checkups, medications
+from api.services.care import medications
 from api.services.clinic import messages, panel
+from api.services.flows import alerts as alert_flow
+from api.services.flows import checkups as checkup_flow
 from api.services.records import report
 
 COMPLETION_FIELDS = ("done_on", "result", "note", "confirm_duplicate", "reason")
@@ -74,7 +75,7 @@ def acknowledge_alert(pid, alid):
         return _page(
             scope, form=f"ack:{alid}", status=422, errors=errors, kept=forms.values(("note",))
         )
-    alerts.acknowledge(
+    alert_flow.acknowledge(
         patient_id=scope.patient_id,
         alert_id=alid,
         by=scope.caller.id,
@@ -103,7 +104,7 @@ def complete_checkup(pid, cid):
     if errors:
         return _page(scope, form=f"checkup:{cid}", status=422, errors=errors, kept=kept)
     try:
-        checkups.record_completion(
+        checkup_flow.record_completion(
             patient_id=scope.patient_id,
             checkup_id=cid,
             data=data,

@@ -18,7 +18,8 @@ from api.services.clinic import messages, panel
 from api.services.common import local_days
 from api.services.identity import caregivers
 from api.services.records import report
-from api.services.tracking import adherence, logs, measures
+from api.services.tracking import logs, measures
+from api.services.tracking import summary as patient_summary
 
 READING_MEASURES = ("blood_glucose", "peak_flow", "blood_pressure_systolic")
 READINGS_DAYS = 14
@@ -145,7 +146,7 @@ def build(scope: Scope, *, now: datetime) -> dict:
     thread = messages.present(list(messages.thread_for(patient.pk).limit(THREAD_MESSAGES)))
     messages.mark_read(patient.pk, scope.caller.id)
     grants = list(caregivers.grants_of(scope))
-    summary = adherence.summaries().find_one(
+    summary = patient_summary.summaries().find_one(
         {"_id": patient.pk}, {"reviewed_at": 1, "reviewed_by": 1, "reviewed_by_name": 1}
     )
     drafts = list(agreements.of_patient(patient.pk, status="draft").limit(10))

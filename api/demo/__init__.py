@@ -30,9 +30,8 @@ from api.demo.cast import (
 from api.demo.history import entries_for
 from api.models.agreement import Agreement
 from api.models.education import EducationItem
-from api.services.alerts import engine as alerts
 from api.services.care import agreement_templates, education
-from api.services.clinic import panel
+from api.services.flows import alerts as alert_flow
 from api.services.tracking import logs
 
 __all__ = ["DEMO_ACCOUNTS", "DEMO_PASSWORD", "FULL_PATIENTS", "seed"]
@@ -95,12 +94,7 @@ def seed(*, patients: int = FULL_PATIENTS) -> list[str]:
     outreach.post_threads(people, staff, now=now)
     by_key = {person.key: person for person in cast}
     outreach.run_campaign(clinic, people, by_key, staff, today=today, now=now)
-    alerts.check_no_data(now=now)
-    # A batch that opens an alert has its panel rows rebuilt, after the alert's, from the
-    # summary the write began with (the log listeners' order): rebuild them from the summary
-    # as it ends.
-    for patient in [*people.values(), child]:
-        panel.sync_patient(patient.pk)
+    alert_flow.check_no_data(now=now)
     return _logins(cast, child_spec, parent)
 
 

@@ -15,9 +15,10 @@ from api.models.checkup import CheckupCompletion
 from api.models.log import LogEntry
 from api.models.user import User
 from api.schemas.logs import LogEntryCreateSchema
-from api.services.alerts import engine as alerts
 from api.services.alerts import rules
-from api.services.care import checkups
+from api.services.flows import alerts as alert_flow
+from api.services.flows import checkups as checkup_flow
+from api.services.flows import entries as entry_flow
 from api.services.tracking import logs
 
 _load_item = LogEntryCreateSchema().load
@@ -50,7 +51,7 @@ def write_history(author: logs.Author, items: list[dict], *, now: datetime) -> i
     """The items as the app's offline batches of at most 500, oldest first."""
     stored = 0
     for start in range(0, len(items), logs.MAX_BATCH):
-        results, _ = logs.create_batch(
+        results, _ = entry_flow.log_batch(
             author, items[start : start + logs.MAX_BATCH], _load_item, now=now
         )
         refused = [r for r in results if r["status"] == "error"]
@@ -69,7 +70,7 @@ def tune_rules(person, patient: User, staff: dict, *, now: datetime) -> None:
     if ASTHMA in person.plans:
         zone = AlertRule.objects(patient=patient.pk, kind="zone").first()
         if zone is not None and zone.personal_best is None:
-            rules.change(
+            alert_flow.change_rule(
                 patient_id=patient.pk,
                 rule_id=str(zone.pk),
                 data={"personal_best": float(peak_flow_best(person))},
@@ -81,7 +82,7 @@ def tune_rules(person, patient: User, staff: dict, *, now: datetime) -> None:
 
 def acknowledge_highs(patient: User, staff: dict, *, now: datetime) -> None:
     for alert in Alert.objects(patient=patient.pk, kind="threshold", status="open"):
-        alerts.acknowledge(
+        alert_flow.acknowledge(
             patient_id=patient.pk,
             alert_id=str(alert.pk),
             by=staff["pcp"].pk,
@@ -102,7 +103,7 @@ def _checkup_id(patient: User, name: str) -> str | None:
 
 
 def record(patient: User, name: str, by: User, done_on: date, result: str, *, now, **extra):
-    return checkups.record_completion(
+    return checkup_flow.record_completion(
         patient_id=patient.pk,
         checkup_id=_checkup_id(patient, name),
         data={"done_on": done_on, "result": result, **extra},

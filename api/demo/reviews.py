@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from api.demo.cast import STEADY, demo_random
 from api.models.user import User
 from api.services.clinic import panel
-from api.services.tracking import adherence
+from api.services.tracking import summary as patient_summary
 
 # (patient key, reviewer, days ago): the featured patients' latest reviews.
 FEATURED = [
@@ -25,6 +25,6 @@ def mark_reviews(cast, people: dict[str, User], staff: dict[str, User], *, now: 
         if person.story == STEADY and person.note == "" and rng.random() < 0.5:
             reviews.append((people[person.key], staff["pcp"], rng.randint(3, 80)))
     for patient, provider, days_ago in reviews:
-        if adherence.summaries().find_one({"_id": patient.pk, "reviewed_at": {"$ne": None}}):
+        if patient_summary.summaries().find_one({"_id": patient.pk, "reviewed_at": {"$ne": None}}):
             continue
         panel.mark_reviewed(patient.pk, provider=provider, now=now - timedelta(days=days_ago))

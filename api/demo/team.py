@@ -19,7 +19,10 @@ from api.models.user import User
 from api.services.care import agreement_templates, agreements, care_team
 from api.services.care.agreement_content import content_data
 from api.services.clinic import clinics
-from api.services.identity import accounts, caregivers, children
+from api.services.flows import agreements as agreement_flow
+from api.services.flows import clinics as clinic_flow
+from api.services.flows import memberships
+from api.services.identity import accounts, caregivers
 
 # Recommended by the HbA1c recall campaign, so its outcomes can count who read it.
 A1C_READING = {"title": "What your A1C test means", "item_id": "t2d-what-your-a1c-means"}
@@ -59,13 +62,13 @@ def ensure_staff() -> dict[str, User]:
 
 def ensure_clinic(staff: dict[str, User], now: datetime) -> Clinic:
     """The clinic with its four providers, placed before any patient joins a team, so the
-    membership listeners bring each patient into the clinic's figures as they join."""
+    membership flow brings each patient into the clinic's figures as they join."""
     clinic = Clinic.objects(name=CLINIC_NAME).first() or clinics.create_clinic(
         name=CLINIC_NAME, created_by=staff["admin"].pk, now=now
     )
     for user in staff.values():
         if user.role == "provider":
-            clinics.add_provider(clinic_id=clinic.pk, provider_id=str(user.pk), now=now)
+            clinic_flow.add_provider(clinic_id=clinic.pk, provider_id=str(user.pk), now=now)
     return clinic
 
 
@@ -88,7 +91,7 @@ def ensure_patient(person) -> User:
 def ensure_team(patient: User, staff: dict[str, User], specialists: list[str], at: datetime):
     """The GP as primary; each specialist referred by the GP and approved by the patient."""
     pcp = staff["pcp"]
-    care_team.activate(patient.pk, pcp.pk, "primary", at)
+    memberships.activate(patient.pk, pcp.pk, "primary", now=at)
     for key in specialists:
         provider = staff[key]
         if CareTeamMember.objects(patient=patient.pk, provider=provider.pk, open=True).first():
@@ -101,7 +104,7 @@ def ensure_team(patient: User, staff: dict[str, User], specialists: list[str], a
             reason=f"Shared care with {provider.specialty}",
             now=at,
         )
-        care_team.approve(patient.pk, str(member.pk), at + timedelta(hours=2))
+        memberships.approve(patient.pk, str(member.pk), now=at + timedelta(hours=2))
 
 
 def _draft_data(template_id: str) -> dict:
@@ -124,7 +127,7 @@ def ensure_active_agreement(
     draft = agreements.create_draft(scope=proposer, data=_draft_data(template_id), now=at)
     steps = (("propose", proposer, at), ("accept", accepted_as, at + timedelta(hours=1)))
     for action, scope, when in steps:
-        agreements.transition(
+        agreement_flow.transition(
             scope=scope,
             agreement_id=str(draft.pk),
             action=action,
@@ -141,7 +144,7 @@ def ensure_child(child_spec, parent: User, staff: dict[str, User], at: datetime)
     pcp = staff["pcp"]
     grant = Grant.objects(caregiver=parent.pk, status="active").first()
     if grant is None:
-        child = children.create(
+        child = memberships.create_child(
             pcp.pk,
             name=child_spec.name,
             birth_date=date(at.year - child_spec.age, 5, 14),

@@ -73,6 +73,8 @@ class Agreement(TimestampedDocument):
     # The accepted version number in force, and since when.
     accepted_version = me.IntField()
     active_since = me.DateTimeField()
+    # The start of the patient's local day of `active_since`: entries are taken from then.
+    active_from = me.DateTimeField()
     template_id = me.StringField(max_length=80)
     proposed_by = me.ObjectIdField()
     proposed_at = me.DateTimeField()

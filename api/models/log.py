@@ -104,11 +104,18 @@ class GoalActivity(me.EmbeddedDocument):
     last_at = me.DateTimeField()
 
 
+class ScheduledCheckup(me.EmbeddedDocument):
+    id = me.StringField(max_length=40)
+    name = me.StringField(max_length=200)
+    due_on = me.StringField(max_length=10)  # "YYYY-MM-DD", in the patient's calendar
+
+
 class AdherenceSummary(me.Document):
     """One per patient (`_id` = patient id): what the provider panel shows, and the counter.
 
-    `seq` is the patient's change sequence; `tz` and `glucose_unit` mirror the profile so
-    the logging path needs no user read (the profile listener keeps them current).
+    Written only by `api.services.tracking.summary`. `seq` is the patient's change sequence;
+    `tz` and `glucose_unit` mirror the profile so the logging path needs no user read (the
+    profile flow keeps them current).
     """
 
     id = me.ObjectIdField(primary_key=True)
@@ -125,9 +132,15 @@ class AdherenceSummary(me.Document):
     met_30d = me.IntField()
     adherence_30d = me.FloatField()
     out_of_range_7d = me.IntField()
-    flags = me.ListField(me.StringField(max_length=40), default=list)
+    # Panel flag → raised? (`summary.FLAGS`; each domain sets its own with a `$set` of one path.)
+    flags = me.MapField(me.BooleanField())
     # Open (unacknowledged) alerts by severity; `flags.open_alert` says whether any are.
-    open_alerts = me.DictField()
+    open_alerts = me.MapField(me.IntField())
+    # The check-up schedule (check-ups own it): each active check-up's next due date.
+    checkups_due = me.EmbeddedDocumentListField(ScheduledCheckup)
+    next_checkup_due_on = me.StringField(max_length=10)
+    # The keys the patient's panel rows were last built from (`panel.panel_key`).
+    panel_key = me.StringField()
     computed_on = me.StringField(max_length=10)
     updated_at = me.DateTimeField()
     # The last "mark reviewed" by a provider on the team, with the reviewer's name then.

@@ -26,6 +26,7 @@ from api.schemas.agreements import (
     TransitionResultSchema,
 )
 from api.services.care import agreements
+from api.services.flows import agreements as agreement_flow
 
 blp = Blueprint(
     "agreements",
@@ -143,7 +144,7 @@ def _transition_view(action: str, summary: str):
     @blp.doc(summary=summary, parameters=[IF_MATCH])
     def view(pid, aid):
         scope = patient_scope(pid, agreements.need_for(action))
-        outcome = agreements.transition(
+        outcome = agreement_flow.transition(
             scope=scope,
             agreement_id=aid,
             action=action,

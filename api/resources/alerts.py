@@ -19,6 +19,7 @@ from api.services.alerts import engine as alerts
 
 # `alerts` registers the log listener and `alert_rules` the agreement listener on import.
 from api.services.alerts import rules as alert_rules
+from api.services.flows import alerts as alert_flow
 
 blp = Blueprint(
     "alerts", __name__, url_prefix="/api/v1", description="Alert rules and alerts (early signs)."
@@ -56,7 +57,9 @@ class AlertRuleById(MethodView):
     def patch(self, data, pid, rid):
         """Change a rule (not its measure or kind); its open alert is judged again at once."""
         scope = patient_scope(pid, Need.CARE)
-        return alert_rules.change(patient_id=scope.patient_id, rule_id=rid, data=data, now=utcnow())
+        return alert_flow.change_rule(
+            patient_id=scope.patient_id, rule_id=rid, data=data, now=utcnow()
+        )
 
     @authenticated()
     @blp.response(204)
@@ -64,7 +67,7 @@ class AlertRuleById(MethodView):
     def delete(self, pid, rid):
         """Remove a rule; its open alert is resolved, past alerts stay."""
         scope = patient_scope(pid, Need.CARE)
-        alert_rules.delete(patient_id=scope.patient_id, rule_id=rid, now=utcnow())
+        alert_flow.delete_rule(patient_id=scope.patient_id, rule_id=rid, now=utcnow())
 
 
 @blp.route("/patients/<pid>/alerts", methods=["GET"])
@@ -91,7 +94,7 @@ def patient_alerts(query, pid, pagination_parameters):
 def acknowledge(data, pid, alid):
     """Record who saw it, when, and a note; it stays until the measure is back in range."""
     scope = patient_scope(pid, Need.CARE)
-    alert = alerts.acknowledge(
+    alert = alert_flow.acknowledge(
         patient_id=scope.patient_id,
         alert_id=alid,
         by=scope.caller.id,

@@ -4,9 +4,11 @@ from flask import current_app, request
 from flask_jwt_extended import get_jwt
 
 from api.auth import authenticated
+from api.clock import utcnow
 from api.extensions import Blueprint, limiter
 from api.schemas.accounts import LoginSchema, ProfileSchema, RegisterSchema, TokenPairSchema
-from api.services.identity import accounts, sessions
+from api.services.flows import memberships
+from api.services.identity import sessions
 from api.services.identity.accounts import normalise_email
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens.")
@@ -43,7 +45,7 @@ def _failed(response) -> bool:
 @blp.alt_response(409, description="An account with this email already exists.")
 def register(data):
     """Patient sign-up; with `invite_code`, also join that provider's care team."""
-    return accounts.register_patient(**data)
+    return memberships.register_patient(now=utcnow(), **data)
 
 
 @blp.route("/login", methods=["POST"])

@@ -15,6 +15,7 @@ from api.schemas.care_team import (
     InvitationSchema,
 )
 from api.services.care import care_team
+from api.services.flows import memberships
 
 blp = Blueprint("care_team", __name__, url_prefix="/api/v1", description="The care team.")
 
@@ -77,7 +78,7 @@ class CareTeam(MethodView):
         now = utcnow()
         if "code" in data:
             scope = patient_scope(pid, Need.MANAGE)
-            member = care_team.join_with_code(scope.patient, data["code"], now)
+            member = memberships.join_with_code(scope.patient, data["code"], now=now)
         else:
             scope = patient_scope(pid, Need.CARE)
             member = care_team.refer(
@@ -98,7 +99,7 @@ class CareTeam(MethodView):
 def approve(pid, member_id):
     """The patient approves a referral: pending → active."""
     scope = patient_scope(pid, Need.MANAGE)
-    return _shape([care_team.approve(scope.patient_id, member_id, utcnow())])[0]
+    return _shape([memberships.approve(scope.patient_id, member_id, now=utcnow())])[0]
 
 
 @blp.route("/patients/<pid>/care-team/<member_id>", methods=["DELETE"])
@@ -107,7 +108,7 @@ def approve(pid, member_id):
 @blp.alt_response(409, description="The membership has already ended.")
 def end(pid, member_id):
     """End a membership (the patient, or that provider); access stops at once."""
-    care_team.end(patient_scope(pid, Need.VIEW), member_id, utcnow())
+    memberships.end(patient_scope(pid, Need.VIEW), member_id, now=utcnow())
 
 
 @blp.route("/patients/<pid>/access-log", methods=["GET"])

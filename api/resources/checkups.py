@@ -14,6 +14,7 @@ from api.schemas.checkups import (
     DuplicateTestProblemSchema,
 )
 from api.services.care import checkups
+from api.services.flows import checkups as checkup_flow
 
 blp = Blueprint("checkups", __name__, url_prefix="/api/v1", description="Check-ups and tests.")
 
@@ -47,7 +48,7 @@ def complete(data, pid, cid):
     """A provider on the team records a check-up done; the patient (or a caregiver with
     `log`) may self-report one, marked `self_reported`. Moves `next_due_on`."""
     scope = patient_scope(pid, Need.LOG)
-    completion = checkups.record_completion(
+    completion = checkup_flow.record_completion(
         patient_id=scope.patient_id,
         checkup_id=cid,
         data=data,

@@ -12,6 +12,7 @@ from api.schemas.clinics import (
     ClinicSchema,
 )
 from api.services.clinic import api_clients, clinics
+from api.services.flows import clinics as clinic_flow
 
 blp = Blueprint("clinics", __name__, url_prefix="/api/v1", description="Clinics.")
 
@@ -34,7 +35,7 @@ def create_clinic(data):
 @blp.alt_response(404, description="No such clinic.")
 def add_provider(data, cid):
     """Place a provider in a clinic; doing it again is harmless (idempotent)."""
-    clinic = clinics.add_provider(clinic_id=cid, provider_id=data["provider_id"], now=utcnow())
+    clinic = clinic_flow.add_provider(clinic_id=cid, provider_id=data["provider_id"], now=utcnow())
     return clinics.describe(clinic)
 
 

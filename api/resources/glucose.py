@@ -14,7 +14,7 @@ from api.schemas.glucose import (
     UploaderCreateSchema,
     UploaderSchema,
 )
-from api.services.tracking import glucose_metrics, logs, uploaders
+from api.services.tracking import glucose_metrics, log_reading, uploaders
 
 blp = Blueprint(
     "glucose",
@@ -71,7 +71,7 @@ def glucose_metrics_route(query, pid):
     """CGM metrics over the last `days` local days (International Consensus on Time in
     Range): wear, mean, SD, CV, GMI, time in the five ranges, and the AGP per local hour."""
     scope = patient_scope(pid, Need.VIEW)
-    prefs = logs.display_prefs(scope.patient_id)
+    prefs = log_reading.display_prefs(scope.patient_id)
     return glucose_metrics.report(
         scope.patient_id,
         days=query["days"],

@@ -18,7 +18,9 @@ from api.schemas.logs import (
     LogEntrySchema,
     LogQuerySchema,
 )
-from api.services.tracking import logs
+from api.services.flows import entries as entry_flow
+from api.services.tracking import log_reading, logs
+from api.services.tracking.entry_input import Author
 
 blp = Blueprint("logs", __name__, url_prefix="/api/v1", description="Log entries and sync.")
 
@@ -63,16 +65,16 @@ class Logs(MethodView):
         with `deleted: true`. Keep `next_cursor` for the next sync; `0` starts from the start.
         """
         scope = patient_scope(pid, Need.VIEW)
-        prefs = logs.display_prefs(scope.patient_id)
+        prefs = log_reading.display_prefs(scope.patient_id)
         unit = prefs.get("glucose_unit")
         if "since" in query:
-            found = logs.sync(
+            found = log_reading.sync(
                 scope.patient_id, since=int(query["since"]), limit=query["limit"], now=utcnow()
             )
-            found["changes"] = [logs.present(c, unit) for c in found["changes"]]
+            found["changes"] = [log_reading.present(c, unit) for c in found["changes"]]
             pagination_parameters.item_count = len(found["changes"])
             return jsonify(_changes.dump(found))
-        found = logs.listing(
+        found = log_reading.listing(
             scope.patient_id,
             goal_id=query.get("goal_id"),
             first=query.get("from_"),
@@ -80,7 +82,7 @@ class Logs(MethodView):
         )
         pagination_parameters.item_count = found.count()
         page = found.skip(pagination_parameters.first_item).limit(pagination_parameters.page_size)
-        return _entries.dump([logs.present(entry, unit) for entry in page])
+        return _entries.dump([log_reading.present(entry, unit) for entry in page])
 
     @authenticated()
     @blp.arguments(LogEntryCreateSchema)
@@ -90,8 +92,8 @@ class Logs(MethodView):
     def post(self, data, pid):
         """Log what the patient did against a goal of an agreement in force at `occurred_at`."""
         scope = patient_scope(pid, Need.LOG)
-        entry, created, summary = logs.create(logs.Author.of(scope), data, now=utcnow())
-        return logs.present(entry, summary.get("glucose_unit")), 201 if created else 200
+        entry, created, summary = entry_flow.log_entry(Author.of(scope), data, now=utcnow())
+        return log_reading.present(entry, summary.get("glucose_unit")), 201 if created else 200
 
 
 @blp.route("/patients/<pid>/logs/batch", methods=["POST"])
@@ -104,13 +106,13 @@ def batch(data, pid):
     scope = patient_scope(pid, Need.LOG)
     if len(data["entries"]) > logs.MAX_BATCH:
         raise ValidationFailed({"entries": [f"At most {logs.MAX_BATCH} entries per batch."]})
-    results, summary = logs.create_batch(
-        logs.Author.of(scope), data["entries"], _load_item, now=utcnow()
+    results, summary = entry_flow.log_batch(
+        Author.of(scope), data["entries"], _load_item, now=utcnow()
     )
     unit = summary.get("glucose_unit")
     for result in results:
         if "entry" in result:
-            result["entry"] = logs.present(result["entry"], unit)
+            result["entry"] = log_reading.present(result["entry"], unit)
     counts = {s: sum(r["status"] == s for r in results) for s in ("created", "duplicate", "error")}
     return {
         "created": counts["created"],
@@ -127,8 +129,8 @@ class LogById(MethodView):
     def get(self, pid, lid):
         """One entry (a deleted one shows `deleted: true`)."""
         scope = patient_scope(pid, Need.VIEW)
-        unit = logs.display_prefs(scope.patient_id).get("glucose_unit")
-        return logs.present(logs.get(scope.patient_id, lid), unit)
+        unit = log_reading.display_prefs(scope.patient_id).get("glucose_unit")
+        return log_reading.present(log_reading.get(scope.patient_id, lid), unit)
 
     @authenticated()
     @blp.arguments(LogEntryPatchSchema)
@@ -137,12 +139,12 @@ class LogById(MethodView):
     def patch(self, changes, pid, lid):
         """Correct an entry; its earlier state is kept in `history`."""
         scope = patient_scope(pid, Need.LOG)
-        entry, summary = logs.update(logs.Author.of(scope), lid, changes, now=utcnow())
-        return logs.present(entry, summary.get("glucose_unit"))
+        entry, summary = entry_flow.edit_entry(Author.of(scope), lid, changes, now=utcnow())
+        return log_reading.present(entry, summary.get("glucose_unit"))
 
     @authenticated()
     @blp.response(204)
     def delete(self, pid, lid):
         """Delete an entry; syncing phones receive it as a tombstone."""
         scope = patient_scope(pid, Need.LOG)
-        logs.delete(logs.Author.of(scope), lid, now=utcnow())
+        entry_flow.delete_entry(Author.of(scope), lid, now=utcnow())

@@ -3,8 +3,10 @@
 from flask.views import MethodView
 
 from api.auth import authenticated, caller
+from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.accounts import PasswordChangeSchema, ProfileSchema
+from api.services.flows import profiles as profile_flow
 from api.services.identity import profiles, sessions
 
 blp = Blueprint("me", __name__, url_prefix="/api/v1/me", description="Your own profile.")
@@ -23,7 +25,7 @@ class Me(MethodView):
     @blp.response(200, ProfileSchema)
     def patch(self, changes):
         """Change your name, time zone, reminder time, quiet hours or glucose unit."""
-        return profiles.update(profiles.load(caller().id), changes)
+        return profile_flow.update_profile(profiles.load(caller().id), changes, now=utcnow())
 
 
 @blp.route("/password", methods=["POST"])

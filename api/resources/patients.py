@@ -6,7 +6,7 @@ from api.auth import authenticated, caller
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.patients import ChildCreateSchema, PatientRecordSchema
-from api.services.identity import children
+from api.services.flows import memberships
 from api.services.identity.minors import is_minor
 
 blp = Blueprint(
@@ -21,7 +21,7 @@ blp = Blueprint(
 def create_patient(data):
     """Create a child's record on your panel; then invite the parents as caregivers."""
     now = utcnow()
-    patient = children.create(caller().id, now=now, **data)
+    patient = memberships.create_child(caller().id, now=now, **data)
     return {
         "id": str(patient.pk),
         "name": patient.name,

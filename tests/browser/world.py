@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from api.clock import utcnow
 from api.models.agreement import Checkup
 from api.services.care import care_team
+from api.services.flows import memberships
 from tests.log_helpers import GLUCOSE, WALK
 
 HBA1C = Checkup(id="c_hba1c", name="HbA1c", code="4548-4", interval="P3M", remind_days_before=[7])
@@ -24,7 +25,7 @@ class World:
 
 def join(patient, provider, role="primary"):
     code = care_team.create_invitation(provider.pk, role=role, valid_days=7, now=utcnow())
-    care_team.join_with_code(patient, code["code"], utcnow())
+    memberships.join_with_code(patient, code["code"], now=utcnow())
 
 
 def entry(aid, goal, value, hours_ago) -> dict:

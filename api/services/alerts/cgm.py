@@ -77,27 +77,31 @@ def verdict(rule: dict, recent: list[dict]) -> list[dict] | None:
     return list(reversed(window[:MAX_READINGS]))
 
 
-def evaluate(patient_id, fresh: list, *, now: datetime) -> None:
-    """Bring the patient's CGM alerts in line after `fresh` readings were stored."""
+def evaluate(patient_id, fresh: list, *, now: datetime) -> dict | None:
+    """Bring the patient's CGM alerts in line after `fresh` readings were stored; the summary
+    after the last alert moved, or None."""
     sensor = [r for r in fresh if r.type == "sgv"]
     if not sensor:
-        return
-    pending = []
+        return None
+    pending, summary = [], None
     for rule in engine.rules().find({"patient": patient_id, "measure": MEASURE}):
         if not rule["enabled"]:
             continue
         if rule["kind"] == "no_data":
             if rule.get("open_alert"):
-                engine.resolve(rule, now=now, resolution="data_arrived")
+                summary = engine.resolve(rule, now=now, resolution="data_arrived") or summary
         elif rule.get("open_alert") or any(engine.breaches(rule, r.value) for r in sensor):
             pending.append(rule)
     if not pending:
-        return
+        return summary
     span = max(_window(rule) for rule in pending)
     recent = _recent(patient_id, max(r.at for r in sensor), span)
     for rule in pending:
         breaching = verdict(rule, recent)
+        moved = None
         if breaching is not None and not rule.get("open_alert"):
-            engine.open_alert(rule, level=None, readings=breaching, now=now)
+            moved = engine.open_alert(rule, level=None, readings=breaching, now=now)
         elif rule.get("open_alert") and not engine.breaches(rule, recent[0]["value"]):
-            engine.resolve(rule, now=now, resolution="back_in_range")
+            moved = engine.resolve(rule, now=now, resolution="back_in_range")
+        summary = moved or summary
+    return summary

@@ -1,7 +1,9 @@
 """Alerts: evaluating rules against readings, opening, resolving, telling people, acknowledging.
 
 Threshold and zone rules are evaluated in the request that stores, edits or deletes a reading
-(the log listener below); no_data rules by the jobs worker (`check_no_data`).
+(`api.services.flows.entries`); no_data rules by the jobs worker (`check_no_data`). A change
+that moves a patient's open-alert counts returns their summary as it left it: the caller's
+flow moves the panel and the population with it.
 
 An alert's state is a function of the readings, not of the order they arrived in: a rule is
 breached when the measure's latest live reading is out of range (for `count` > 1: with at
@@ -36,7 +38,8 @@ from api.services.common import local_days
 from api.services.common.intervals import add_interval, check_interval
 from api.services.notify import delivery
 from api.services.reminders import planning as reminders
-from api.services.tracking import adherence, glucose_entries, logs, measures
+from api.services.tracking import glucose_entries, measures
+from api.services.tracking import summary as patient_summary
 
 log = logging.getLogger("carepact.alerts")
 
@@ -136,31 +139,29 @@ def describe(rule: dict, level: str | None = None) -> str:
 # --- evaluation on the logging path ---------------------------------------------------------
 
 
-@logs.on_entries_change
-def _on_entries(patient_id, changed: list[dict], change: str, _summary) -> None:
-    # The write's own clock: every changed entry carries it.
-    evaluate(patient_id, changed, change, now=changed[0]["changed_at"])
-
-
-def evaluate(patient_id, changed: list[dict], change: str, *, now: datetime) -> None:
-    """Bring the patient's alerts in line after entries were created, updated or deleted."""
+def evaluate(patient_id, changed: list[dict], change: str, *, now: datetime) -> dict | None:
+    """Bring the patient's alerts in line after entries were created, updated or deleted.
+    The summary after the last alert moved, or None when none did."""
     by_measure = defaultdict(list)
     for entry in changed:
         by_measure[entry["measure"]].append(entry)
     # By (patient, measure) alone: the embedded server plans a third predicate as a scan.
     found = rules().find({"patient": patient_id, "measure": {"$in": list(by_measure)}})
     pending = defaultdict(list)
+    summary = None
     for rule in found:
         if not rule["enabled"]:
             continue
         entries = by_measure[rule["measure"]]
         if rule["kind"] == "no_data":
             if change != "deleted" and rule.get("open_alert"):
-                resolve(rule, now=now, resolution="data_arrived")
+                summary = resolve(rule, now=now, resolution="data_arrived") or summary
         elif _worth_evaluating(rule, entries, change):
             pending[rule["measure"]].append(rule)
     for measure, measure_rules in pending.items():
-        settle(patient_id, measure, measure_rules, tz=by_measure[measure][0].get("tz"), now=now)
+        tz = by_measure[measure][0].get("tz")
+        summary = settle(patient_id, measure, measure_rules, tz=tz, now=now) or summary
+    return summary
 
 
 def _worth_evaluating(rule: dict, entries: list[dict], change: str) -> bool:
@@ -208,8 +209,9 @@ def _window(patient_id, measure: str, first: datetime, last: datetime) -> list[d
     return list(cursor)
 
 
-def settle(patient_id, measure: str, measure_rules: list[dict], *, tz, now: datetime) -> None:
-    """Open, escalate or resolve each rule's alert from the measure's latest readings."""
+def settle(patient_id, measure: str, measure_rules: list[dict], *, tz, now: datetime):
+    """Open, escalate or resolve each rule's alert from the measure's latest readings; the
+    summary after the last alert moved, or None."""
     latest = latest_reading(patient_id, measure)
     starts = {}
     if latest is not None:
@@ -223,15 +225,19 @@ def settle(patient_id, measure: str, measure_rules: list[dict], *, tz, now: date
     window = (
         _window(patient_id, measure, min(starts.values()), latest["occurred_at"]) if starts else []
     )
+    summary = None
     for rule in measure_rules:
         level, readings = _verdict(rule, latest, window, starts.get(rule["_id"]))
+        moved = None
         if readings is None:
             if rule.get("open_alert"):
-                resolve(rule, now=now, resolution="back_in_range")
+                moved = resolve(rule, now=now, resolution="back_in_range")
         elif not rule.get("open_alert"):
-            open_alert(rule, level=level, readings=readings, now=now)
+            moved = open_alert(rule, level=level, readings=readings, now=now)
         elif level == "red" and rule.get("open_level") == "yellow":
-            escalate(rule, readings=readings, now=now)
+            moved = escalate(rule, readings=readings, now=now)
+        summary = moved or summary
+    return summary
 
 
 def _verdict(rule, latest, window, start) -> tuple[str | None, list | None]:
@@ -256,7 +262,8 @@ def _reading(doc: dict) -> dict:
 
 
 def open_alert(rule: dict, *, level: str | None, readings: list[dict], now: datetime):
-    """Open the rule's alert unless one is open already; tell the rule's recipients once."""
+    """Open the rule's alert unless one is open already; tell the rule's recipients once.
+    The summary after, or None when it was open already."""
     severity = "urgent" if level == "red" else rule["severity"]
     alert = {
         "_id": ObjectId(),
@@ -285,12 +292,12 @@ def open_alert(rule: dict, *, level: str | None, readings: list[dict], now: date
             _point(rule["_id"], existing["_id"], existing.get("level"))
         return None
     _point(rule["_id"], alert["_id"], level)
-    _count(rule["patient"], {severity: 1})
+    summary = _count(rule["patient"], {severity: 1})
     metrics.ALERTS_OPENED.labels(severity).inc()
     opened = {"alert_id": str(alert["_id"]), "severity": severity, "kind": rule["kind"]}
     log.info("alert opened", extra={"fields": opened})
     deliver(alert, rule, now=now)
-    return alert
+    return summary
 
 
 def _point(rule_id, alert_id, level) -> None:
@@ -300,7 +307,7 @@ def _point(rule_id, alert_id, level) -> None:
     )
 
 
-def escalate(rule: dict, *, readings: list[dict], now: datetime) -> None:
+def escalate(rule: dict, *, readings: list[dict], now: datetime) -> dict | None:
     """A zone alert that went from yellow to red becomes urgent, and is told again."""
     before = alerts().find_one_and_update(
         {"rule": rule["_id"], "active": True, "level": "yellow"},
@@ -316,16 +323,19 @@ def escalate(rule: dict, *, readings: list[dict], now: datetime) -> None:
         return_document=ReturnDocument.BEFORE,
     )
     if before is None:
-        return
+        return None
     rules().update_one({"_id": rule["_id"]}, {"$set": {"open_level": "red"}})
+    summary = None
     if before["status"] == "open":
-        _count(rule["patient"], {before["severity"]: -1, "urgent": 1})
+        summary = _count(rule["patient"], {before["severity"]: -1, "urgent": 1})
     escalated = {**before, "level": "red", "severity": "urgent"}
     deliver(escalated, rule, now=now, key_suffix=":red")
+    return summary
 
 
-def resolve(rule: dict, *, now: datetime, resolution: str) -> None:
-    """Close the rule's active alert (it may fire again later)."""
+def resolve(rule: dict, *, now: datetime, resolution: str) -> dict | None:
+    """Close the rule's active alert (it may fire again later); the summary after, if the
+    open-alert counts moved."""
     before = alerts().find_one_and_update(
         {"rule": rule["_id"], "active": True},
         {
@@ -343,19 +353,13 @@ def resolve(rule: dict, *, now: datetime, resolution: str) -> None:
         },
     )
     if before is not None and before["status"] == "open":
-        _count(rule["patient"], {before["severity"]: -1})
+        return _count(rule["patient"], {before["severity"]: -1})
+    return None
 
 
-def _count(patient_id, deltas: dict) -> None:
+def _count(patient_id, deltas: dict) -> dict:
     """Move the summary's open-alert counts by severity, and its `open_alert` panel flag."""
-    after = adherence.summaries().find_one_and_update(
-        {"_id": patient_id},
-        {"$inc": {f"open_alerts.{severity}": n for severity, n in deltas.items()}},
-        upsert=True,
-        projection={"open_alerts": 1},
-        return_document=ReturnDocument.AFTER,
-    )
-    adherence.set_flag(patient_id, "open_alert", sum((after["open_alerts"] or {}).values()) > 0)
+    return patient_summary.move_open_alerts(patient_id, deltas)
 
 
 # --- telling people -------------------------------------------------------------------------
@@ -423,11 +427,12 @@ def deliver(alert: dict, rule: dict, *, now: datetime, key_suffix: str = "") -> 
 # --- no_data: the worker --------------------------------------------------------------------
 
 
-def check_no_data(*, now: datetime, limit: int = 5000) -> dict:
+def check_no_data(*, now: datetime, limit: int = 5000) -> tuple[dict, dict]:
     """Open a no_data alert for each rule whose measure was not logged within its period.
 
     Only rules whose `check_at` has come are read: a rule with recent data is put off until
     its period could have run out, so a run costs the rules due, not every rule there is.
+    Returns (counts, patient id → summary after, for those whose open alerts moved).
     """
     due = list(rules().find({"kind": "no_data", "check_at": {"$lte": now}}).limit(limit))
     zones = {
@@ -437,19 +442,24 @@ def check_no_data(*, now: datetime, limit: int = 5000) -> dict:
         )
     }
     opened = postponed = 0
+    moved = {}
     for rule in due:
         latest = latest_reading(rule["patient"], rule["measure"], before=now)
         since = latest["occurred_at"] if latest else rule["created_at"]
         deadline = shift(since, rule["within"], zones.get(rule["patient"]), 1)
         if now > deadline:
-            opened += open_alert(rule, level=None, readings=[], now=now) is not None
+            after = open_alert(rule, level=None, readings=[], now=now)
+            if after is not None:
+                opened += 1
+                moved[rule["patient"]] = after
         else:
             rules().update_one(
                 {"_id": rule["_id"], "check_at": rule["check_at"]},
                 {"$set": {"check_at": deadline + timedelta(seconds=1)}},
             )
             postponed += 1
-    return {"rules_checked": len(due), "alerts_opened": opened, "postponed": postponed}
+    counts = {"rules_checked": len(due), "alerts_opened": opened, "postponed": postponed}
+    return counts, moved
 
 
 # --- reading and acknowledging --------------------------------------------------------------
@@ -475,8 +485,9 @@ def worklist(provider_id):
     return Alert.objects(patient__in=patients, status="open").order_by("-rank", "-opened_at", "-id")
 
 
-def acknowledge(*, patient_id, alert_id: str, by, note: str | None, now: datetime) -> Alert:
-    """An open alert becomes acknowledged (who, when, note); it stays until resolved."""
+def acknowledge(*, patient_id, alert_id: str, by, note: str | None, now: datetime):
+    """An open alert becomes acknowledged (who, when, note); it stays until resolved.
+    Returns (the alert, the summary after)."""
     oid = _object_id(alert_id)
     changes = {"status": "acknowledged", "acknowledged_by": by, "acknowledged_at": now}
     if note is not None:
@@ -494,8 +505,8 @@ def acknowledge(*, patient_id, alert_id: str, by, note: str | None, now: datetim
             f"This alert is {current.status}; only an open alert can be acknowledged.",
             current_status=current.status,
         )
-    _count(patient_id, {before["severity"]: -1})
-    return Alert.objects(pk=oid).first()
+    after = _count(patient_id, {before["severity"]: -1})
+    return Alert.objects(pk=oid).first(), after
 
 
 def present(alert: Alert, names: dict | None = None) -> dict:

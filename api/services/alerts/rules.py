@@ -20,7 +20,6 @@ from api.errors import NotFound, ValidationFailed, flatten_errors
 from api.models.alert import AlertRule
 from api.services.alerts import cgm
 from api.services.alerts import engine as alerts
-from api.services.care import agreements
 from api.services.care.agreement_templates import TEMPLATE_DIR
 from api.services.common.intervals import check_interval
 from api.services.tracking import measures
@@ -139,8 +138,9 @@ def create(*, patient_id, data: dict, by, now: datetime) -> AlertRule:
     return rule
 
 
-def change(*, patient_id, rule_id: str, data: dict, now: datetime) -> AlertRule:
-    """Change a rule; its open alert is re-judged at once (resolved if no longer breached)."""
+def change(*, patient_id, rule_id: str, data: dict, now: datetime):
+    """Change a rule; its open alert is re-judged at once (resolved if no longer breached).
+    Returns (the rule, the summary after if the open alerts moved, else None)."""
     rule = get(patient_id, rule_id)
     stored = rule.to_mongo().to_dict()
     merged = {name: stored.get(name) for name in (*OPTIONAL, "measure", "kind", "unit")}
@@ -151,36 +151,40 @@ def change(*, patient_id, rule_id: str, data: dict, now: datetime) -> AlertRule:
         {"$set": {**checked, "updated_at": now}},
         return_document=ReturnDocument.AFTER,
     )
-    _rejudge(updated, now)
-    return get(patient_id, rule_id)
+    summary = _rejudge(updated, now)
+    return get(patient_id, rule_id), summary
 
 
-def _rejudge(rule: dict, now: datetime) -> None:
+def _rejudge(rule: dict, now: datetime) -> dict | None:
     if rule["kind"] == "no_data":
         if rule.get("open_alert"):
-            alerts.resolve(rule, now=now, resolution="rule_changed")
-        else:
-            AlertRule._get_collection().update_one(
-                {"_id": rule["_id"]}, {"$set": {"check_at": alerts.CHECK_NOW}}
-            )
-        return
+            return alerts.resolve(rule, now=now, resolution="rule_changed")
+        AlertRule._get_collection().update_one(
+            {"_id": rule["_id"]}, {"$set": {"check_at": alerts.CHECK_NOW}}
+        )
+        return None
     if not rule["enabled"]:
-        return
+        return None
     latest = alerts.latest_reading(rule["patient"], rule["measure"])
     tz = latest.get("tz") if latest else None
+    resolved = None
     if rule.get("open_alert"):
-        alerts.resolve(rule, now=now, resolution="rule_changed")
+        resolved = alerts.resolve(rule, now=now, resolution="rule_changed")
         rule = {**rule, "open_alert": None, "open_level": None}
-    alerts.settle(rule["patient"], rule["measure"], [rule], tz=tz, now=now)
+    settled = alerts.settle(rule["patient"], rule["measure"], [rule], tz=tz, now=now)
+    return settled or resolved
 
 
-def delete(*, patient_id, rule_id: str, now: datetime) -> None:
-    """Remove a rule; its open alert is resolved (the history of alerts stays)."""
+def delete(*, patient_id, rule_id: str, now: datetime) -> dict | None:
+    """Remove a rule; its open alert is resolved (the history of alerts stays). The summary
+    after if the open alerts moved."""
     rule = get(patient_id, rule_id)
     raw = rule.to_mongo().to_dict()
+    summary = None
     if rule.open_alert is not None:
-        alerts.resolve(raw, now=now, resolution="rule_removed")
+        summary = alerts.resolve(raw, now=now, resolution="rule_removed")
     AlertRule.objects(pk=rule.pk).delete()
+    return summary
 
 
 # --- the templates' defaults ----------------------------------------------------------------
@@ -231,9 +235,3 @@ def create_defaults(patient_id, template_id: str, *, now: datetime) -> int:
             continue
         created += 1
     return created
-
-
-@agreements.on_change
-def _agreement_changed(agreement) -> None:
-    if agreement.status == "active" and agreement.template_id:
-        create_defaults(agreement.patient, agreement.template_id, now=agreement.updated_at)

@@ -31,6 +31,7 @@ from api.errors import (
 from api.models.agreement import Agreement, AgreementContent, AgreementVersion
 from api.services.care import agreement_templates
 from api.services.care.agreement_content import CONTENT_FIELDS, build_content, content_data, ids_in
+from api.services.common import local_days
 from api.services.common.intervals import add_interval, parse_interval
 from api.services.identity.minors import is_minor
 
@@ -91,21 +92,6 @@ def _transition(agreement: Agreement, action: str) -> Transition:
         current_status=agreement.status,
         allowed_actions=allowed,
     )
-
-
-_listeners = []
-
-
-def on_change(listener):
-    """Register `listener(agreement)`, called after an agreement becomes active, has a
-    revision accepted, is completed or is revoked (reminder planning, default alert rules)."""
-    _listeners.append(listener)
-    return listener
-
-
-def _changed(agreement: Agreement) -> None:
-    for listener in _listeners:
-        listener(agreement)
 
 
 # ---- reading ---------------------------------------------------------------------------
@@ -225,6 +211,8 @@ def update(
 class Outcome:
     agreement: Agreement
     completed_agreements: list[str] = field(default_factory=list)
+    # Activated, revision accepted, completed or revoked: the agreement flow follows these.
+    changed: list[Agreement] = field(default_factory=list)
 
 
 def transition(
@@ -278,9 +266,8 @@ def transition(
         )
     if updated is None:
         _raise_lost_race(agreement)
-    if step.target in ("completed", "revoked"):
-        _changed(updated)
-    return Outcome(updated)
+    ended = step.target in ("completed", "revoked")
+    return Outcome(updated, changed=[updated] if ended else [])
 
 
 def _raise_lost_race(agreement: Agreement):
@@ -301,7 +288,7 @@ def _accept(scope: Scope, agreement: Agreement, minor_age: int, now: datetime) -
 
     The version, the conditional flip and the completion of the agreements it replaces are
     one transaction: a lost race or a database failure anywhere leaves none of them (a
-    version left behind would block every later accept with a 409). Listeners run after."""
+    version left behind would block every later accept with a 409). The flow follows after."""
     if scope.relation == "self" and is_minor(scope.patient, now, minor_age):
         raise Conflict(
             "A minor cannot accept an agreement alone: a caregiver with the 'manage' "
@@ -313,8 +300,9 @@ def _accept(scope: Scope, agreement: Agreement, minor_age: int, now: datetime) -
         # Otherwise a provider holding a caregiver grant would both propose and consent.
         raise Forbidden("Whoever proposed an agreement cannot accept it on the patient's behalf.")
     content: AgreementContent = agreement.revision or agreement.content
+    today = _local_today(scope.patient, now)
     if content.start_on is None:
-        content.start_on = _local_today(scope.patient, now)
+        content.start_on = today
     on_behalf_of = scope.patient_id if scope.relation == "caregiver" else None
     number = (agreement.accepted_version or 0) + 1
     version = AgreementVersion(
@@ -340,6 +328,7 @@ def _accept(scope: Scope, agreement: Agreement, minor_age: int, now: datetime) -
             unset__revision_proposed_at=True,
             set__accepted_version=number,
             set__active_since=now,
+            set__active_from=local_days.day_start(today, scope.patient.timezone),
             set__accepted_by=scope.caller.id,
             set__on_behalf_of=on_behalf_of,
             set__accepted_at=now,
@@ -354,10 +343,7 @@ def _accept(scope: Scope, agreement: Agreement, minor_age: int, now: datetime) -
         )
     except (NotUniqueError, _LostRace):
         _raise_lost_race(agreement)
-    _changed(updated)
-    for other in completed:
-        _changed(other)
-    return Outcome(updated, [str(other.pk) for other in completed])
+    return Outcome(updated, [str(other.pk) for other in completed], [updated, *completed])
 
 
 def _complete_overlapping(agreement: Agreement, by: ObjectId, now: datetime) -> list[Agreement]:

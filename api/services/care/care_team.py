@@ -12,19 +12,6 @@ from api.models.care_team import CareTeamMember, Invitation
 from api.models.user import User
 from api.services.common.codes import code_hash, new_code
 
-_membership_listeners = []
-
-
-def on_membership_change(listener):
-    """Register `listener(member)`, called whenever a membership starts or ends."""
-    _membership_listeners.append(listener)
-    return listener
-
-
-def _changed(member: CareTeamMember) -> None:
-    for listener in _membership_listeners:
-        listener(member)
-
 
 def create_invitation(provider_id: ObjectId, *, role: str, valid_days: int, now: datetime):
     code = new_code()
@@ -60,8 +47,9 @@ def check_invitation(code: str, now: datetime | None = None) -> None:
         raise as_invite_code_error(error) from None
 
 
-def join_with_code(patient: User, code: str, now: datetime | None = None) -> CareTeamMember:
-    """The patient's consent: redeem the code once, then join that provider's team."""
+def join_with_code(patient: User, code: str, now: datetime | None = None):
+    """The patient's consent: redeem the code once, then join that provider's team.
+    (member, changed?) as `activate`."""
     now = now or utcnow()
     invitation = _usable_invitation(code, now)
     claimed = Invitation.objects(pk=invitation.pk, used_at=None, expires_at__gt=now).update_one(
@@ -77,15 +65,16 @@ def join_with_code(patient: User, code: str, now: datetime | None = None) -> Car
         raise
 
 
-def activate(patient_id, provider_id, role, now) -> CareTeamMember:
-    """An active membership (an open pending one is approved); membership listeners hear."""
+def activate(patient_id, provider_id, role, now) -> tuple[CareTeamMember, bool]:
+    """An active membership (an open pending one is approved): (member, whether it changed,
+    so the membership flow must follow)."""
     existing = CareTeamMember.objects(patient=patient_id, provider=provider_id, open=True).first()
     if existing is not None:
         if existing.status == "pending":
             existing.update(set__status="active", set__activated_at=now, set__updated_at=now)
             existing.reload()
-            _changed(existing)
-        return existing
+            return existing, True
+        return existing, False
     member = CareTeamMember(
         patient=patient_id,
         provider=provider_id,
@@ -98,9 +87,9 @@ def activate(patient_id, provider_id, role, now) -> CareTeamMember:
     try:
         member.save(force_insert=True)
     except NotUniqueError:
-        return CareTeamMember.objects(patient=patient_id, provider=provider_id, open=True).first()
-    _changed(member)
-    return member
+        found = CareTeamMember.objects(patient=patient_id, provider=provider_id, open=True).first()
+        return found, False
+    return member, True
 
 
 def refer(patient_id, *, referred_by, provider_id: str, role: str, reason: str | None, now):
@@ -148,7 +137,6 @@ def approve(patient_id, member_id: str, now) -> CareTeamMember:
     if not updated:
         raise Conflict(f"Only a pending referral can be approved; this one is {member.status}.")
     member.reload()
-    _changed(member)
     return member
 
 
@@ -170,7 +158,6 @@ def end(scope, member_id: str, now) -> CareTeamMember:
     if not updated:
         raise Conflict("This membership has already ended.")
     member.reload()
-    _changed(member)
     return member
 
 

@@ -8,18 +8,14 @@ started. Reminders plan from `due_dates`, which continues the same series.
 from datetime import UTC, date, datetime, timedelta
 
 from bson import ObjectId
-from pymongo import ReturnDocument
 
-from api.clock import utcnow
 from api.errors import Conflict, NotFound, field_error
 from api.models.agreement import Agreement
 from api.models.checkup import CheckupCompletion
 from api.models.user import User
-from api.services.care import agreements
 from api.services.common import local_days
 from api.services.common.intervals import add_interval, parse_interval
-from api.services.reminders import planning as reminders
-from api.services.tracking import adherence
+from api.services.tracking import summary as patient_summary
 
 # A check-up without reminders is "due" this many days ahead of its date.
 DEFAULT_DUE_WINDOW_DAYS = 14
@@ -116,7 +112,7 @@ def status_for(patient_id, now: datetime, tz: str | None = None) -> list[dict]:
     return sorted(items, key=lambda item: (item["next_due_on"], item["name"]))
 
 
-def refresh_summary(patient_id, *, now: datetime, tz: str | None = None) -> None:
+def refresh_summary(patient_id, *, now: datetime, tz: str | None = None) -> dict:
     """Put the check-up schedule on the patient's summary (the panel reads it there): the
     next due date, each check-up's due date, and the `overdue_checkup` flag."""
     items = status_for(patient_id, now, tz)
@@ -124,24 +120,8 @@ def refresh_summary(patient_id, *, now: datetime, tz: str | None = None) -> None
         {"id": i["id"], "name": i["name"], "due_on": i["next_due_on"].isoformat()} for i in items
     ]
     # One write for the three fields; check-ups own the `overdue_checkup` flag.
-    after = adherence.summaries().find_one_and_update(
-        {"_id": patient_id},
-        {
-            "$set": {
-                "next_checkup_due_on": schedule[0]["due_on"] if schedule else None,
-                "checkups_due": schedule,
-                "flags.overdue_checkup": any(i["status"] == "overdue" for i in items),
-            }
-        },
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-    )
-    adherence.summary_changed(patient_id, after)
-
-
-@agreements.on_change
-def _agreement_changed(agreement: Agreement) -> None:
-    refresh_summary(agreement.patient, now=utcnow())
+    overdue = any(i["status"] == "overdue" for i in items)
+    return patient_summary.set_checkups(patient_id, schedule, overdue=overdue)
 
 
 # --- completions ---------------------------------------------------------------------------
@@ -217,7 +197,6 @@ def record_completion(
         duplicate_reason=data.get("reason") if earlier is not None else None,
         created_at=now,
     ).save(force_insert=True)
-    _moved(patient_id, key, now, tz)
     return completion
 
 
@@ -231,12 +210,13 @@ def _as_problem_field(shaped: dict) -> dict:
     }
 
 
-def _moved(patient_id, key: str, now: datetime, tz: str) -> None:
-    """A completion moved a test's due date: re-plan its reminders, refresh the summary."""
-    for agreement in _active_agreements(patient_id):
-        if any(match_key(c) == key for c in agreement.content.checkups):
-            reminders.replan_agreement(agreement, now)
-    refresh_summary(patient_id, now=now, tz=tz)
+def agreements_testing(patient_id, key: str) -> list[Agreement]:
+    """The active agreements with a check-up of this test (a completion moves their dates)."""
+    return [
+        agreement
+        for agreement in _active_agreements(patient_id)
+        if any(match_key(c) == key for c in agreement.content.checkups)
+    ]
 
 
 def completions_for(patient_id):

@@ -46,18 +46,8 @@ def get_clinic(clinic_id) -> Clinic:
     return clinic
 
 
-_provider_listeners = []
-
-
-def on_provider_added(listener):
-    """Register `listener(clinic)`, called after a provider joined the clinic (its patients
-    grew by theirs: the population aggregates are recomputed)."""
-    _provider_listeners.append(listener)
-    return listener
-
-
-def add_provider(*, clinic_id, provider_id: str, now: datetime) -> Clinic:
-    """Place a provider in a clinic; placing them again changes nothing."""
+def add_provider(*, clinic_id, provider_id: str, now: datetime) -> tuple[Clinic, bool]:
+    """Place a provider in a clinic; placing them again changes nothing. (clinic, added?)"""
     clinic = get_clinic(clinic_id)
     provider_oid = _object_id(provider_id)
     if provider_oid is None or not User.objects(pk=provider_oid, role="provider").count():
@@ -66,10 +56,7 @@ def add_provider(*, clinic_id, provider_id: str, now: datetime) -> Clinic:
         push__providers=provider_oid, set__updated_at=now
     )
     clinic.reload()
-    if added:
-        for listener in _provider_listeners:
-            listener(clinic)
-    return clinic
+    return clinic, bool(added)
 
 
 def is_member(clinic_id, provider_id) -> bool:

@@ -17,9 +17,8 @@ from api.models.care_team import CareTeamMember
 from api.models.message import MessageThread
 from api.models.panel import FLAGS, SORTS, TRIAGE_VIEWS, PanelCount, PanelRow
 from api.models.user import User
-from api.services.care import care_team
 from api.services.common import local_days
-from api.services.tracking import adherence, logs
+from api.services.tracking import summary as patient_summary
 
 NO_ADHERENCE = "~~~~"  # after every figure: patients without one come last in ascending order
 NEVER_LOGGED = "0000-00-00"  # before every day: never logged comes first in ascending order
@@ -114,7 +113,9 @@ def sync_patient(patient_id, *, providers=None, summary: dict | None = None) -> 
     leaves the keys as they were (the common case: the same day, the same figures) costs
     nothing here."""
     if summary is None:
-        summary = adherence.summaries().find_one({"_id": patient_id}, adherence.SUMMARY_FIELDS)
+        summary = patient_summary.summaries().find_one(
+            {"_id": patient_id}, patient_summary.SUMMARY_FIELDS
+        )
         summary = summary or {}
     key = panel_key(summary, patient_id)
     if providers is None and summary.get("panel_key") == key:
@@ -152,7 +153,7 @@ def sync_patient(patient_id, *, providers=None, summary: dict | None = None) -> 
     ]
     if changes:
         counts().bulk_write(changes, ordered=False)
-    adherence.summaries().update_one({"_id": patient_id}, {"$set": {"panel_key": key}})
+    patient_summary.set_panel_key(patient_id, key)
 
 
 def _count(moves, row: dict, n: int) -> None:
@@ -174,21 +175,9 @@ def remove_patient(patient_id) -> None:
     sync_patient(patient_id, providers=set())
 
 
-@care_team.on_membership_change
-def _membership_changed(member) -> None:
-    sync_patient(member.patient, providers=active_providers(member.patient))
-
-
-@adherence.on_summary_change
-def _summary_changed(patient_id, summary: dict) -> None:
-    """Figures, flags (alerts' `open_alert` included) or the check-up schedule moved."""
-    sync_patient(patient_id, summary=summary)
-
-
-@logs.on_entries_change
-def _entries_changed(patient_id, entries, change, summary) -> None:
-    # A log entry moves the last log without a summary rewrite the hook above would hear of.
-    sync_patient(patient_id, summary=summary)
+def membership_changed(patient_id) -> None:
+    """A membership started or ended: rows for exactly the active providers."""
+    sync_patient(patient_id, providers=active_providers(patient_id))
 
 
 # --- reading a page ------------------------------------------------------------------------
@@ -246,7 +235,7 @@ def _checkups(summary: dict, today: date) -> tuple[dict | None, list[dict]]:
 def present(provider_id, page_rows: list[dict], now: datetime) -> list[dict]:
     """The panel entries of a page, from summaries, names and threads (three reads)."""
     ids = [row["patient"] for row in page_rows]
-    summaries = {s["_id"]: s for s in adherence.summaries().find({"_id": {"$in": ids}})}
+    summaries = {s["_id"]: s for s in patient_summary.summaries().find({"_id": {"$in": ids}})}
     names = {
         u["_id"]: u
         for u in User._get_collection().find({"_id": {"$in": ids}}, {"name": 1, "birth_date": 1})
@@ -299,5 +288,5 @@ def mark_reviewed(patient_id, *, provider, now: datetime) -> dict:
     """A provider on the team looked at the patient's record now; the panel shows it.
     The reviewer's name is kept with it, so a page of the panel reads no provider."""
     fields = {"reviewed_at": now, "reviewed_by": provider.pk, "reviewed_by_name": provider.name}
-    adherence.summaries().update_one({"_id": patient_id}, {"$set": fields}, upsert=True)
+    patient_summary.mark_reviewed(patient_id, fields)
     return reviewed_of(fields)

@@ -1,13 +1,13 @@
 """A clinic's population: aggregates kept current as patients change, and the view over them.
 
-What moves the aggregates (each a listener, so no request pays more than a write or two):
+What moves the aggregates (called by the flows in `api.services.flows`, so no request pays
+more than a write or two):
   - a care-team membership starting or ending with one of a clinic's providers
-    (`care_team.on_membership_change`): the patient joins or leaves the clinic when the number
-    of its providers they have reaches or leaves zero, so a shared patient counts once;
-  - the summary's 30-day adherence, open alerts or check-up schedule being rewritten
-    (`adherence.on_summary_change`);
-  - an agreement becoming active or ending (`agreements.on_change`): the conditions;
-  - a provider placed in a clinic (`clinics.on_provider_added`): the clinic is rebuilt.
+    (`membership_changed`): the patient joins or leaves the clinic when the number of its
+    providers they have reaches or leaves zero, so a shared patient counts once;
+  - the summary's 30-day adherence, open alerts or check-up schedule being rewritten, and an
+    agreement becoming active or ending (the conditions): `follow`;
+  - a provider placed in a clinic: the clinic is rebuilt (`rebuild`).
 Each is one atomic swap of the patient's `PopulationProfile` returning the state before; the
 aggregates of the clinics they belong to move by the difference (`$inc`, one bulk write, none
 when nothing the aggregates show changed). `rebuild` recomputes a clinic from the summaries.
@@ -25,7 +25,6 @@ from datetime import date, datetime, timedelta
 from bson import ObjectId
 from pymongo import DeleteMany, InsertOne, ReturnDocument, UpdateOne
 
-from api.clock import utcnow
 from api.db import find_in
 from api.errors import field_error
 from api.models.agreement import Agreement
@@ -41,12 +40,11 @@ from api.models.population import (
     PopulationSnapshot,
 )
 from api.models.user import User
-from api.services.care import agreement_templates, agreements, care_team
+from api.services.care import agreement_templates
 from api.services.care.education import normalise_condition
 from api.services.clinic import clinics
 from api.services.common import local_days
-from api.services.identity import profiles
-from api.services.tracking import adherence
+from api.services.tracking import summary as patient_summary
 
 SUPPRESS_BELOW = 11
 SUPPRESSED = "<11"
@@ -107,7 +105,9 @@ def summary_part(summary: dict, now: datetime) -> dict:
         "gap_names": names,
         "alerts": alerts,
         "cgm": [
-            name for name in adherence.CGM_FLAGS if isinstance(flags, dict) and flags.get(name)
+            name
+            for name in patient_summary.CGM_FLAGS
+            if isinstance(flags, dict) and flags.get(name)
         ],
     }
 
@@ -152,7 +152,7 @@ _USER_FIELDS = {
 
 def fresh_state(patient_id, now: datetime) -> dict:
     """Everything a patient adds, read from the sources (joining a clinic)."""
-    summary = adherence.summaries().find_one({"_id": patient_id}) or {}
+    summary = patient_summary.summaries().find_one({"_id": patient_id}) or {}
     user = User._get_collection().find_one({"_id": patient_id}, _USER_FIELDS) or {}
     return {
         **summary_part(summary, now),
@@ -288,45 +288,39 @@ def remove_patient(patient_id) -> None:
         _write_moves(_moves(before, None), {})
 
 
-# --- listeners ----------------------------------------------------------------------------
+# --- following the patient ----------------------------------------------------------------
 
 
-@care_team.on_membership_change
-def _membership_changed(member) -> None:
+def membership_changed(member, *, now: datetime) -> None:
+    """A membership with one of a clinic's providers started or ended: the patient joins or
+    leaves each of that provider's clinics (counted once however many providers they have)."""
     if member.status == "active":
         move = join
     elif member.status == "ended" and member.activated_at is not None:
         move = leave
     else:
         return
-    now = utcnow()
     for clinic in Clinic._get_collection().find({"providers": member.provider}, {"_id": 1}):
         move(member.patient, clinic["_id"], now=now)
 
 
-@adherence.on_summary_change
-def _summary_changed(patient_id, summary: dict) -> None:
-    now = utcnow()
-    _swap(patient_id, {"$set": summary_part(summary, now)}, now=now)
+def follow(patient_id, *, now: datetime, summary: dict | None = None, conditions=False) -> None:
+    """The patient's summary (30-day adherence, open alerts, check-up gaps) and, with
+    `conditions`, their active agreements' conditions moved: one swap for both."""
+    fields = {}
+    if summary is not None:
+        fields.update(summary_part(summary, now))
+    if conditions:
+        fields["conditions"] = conditions_of(patient_id)
+    if fields:
+        _swap(patient_id, {"$set": fields}, now=now)
 
 
-@agreements.on_change
-def _agreement_changed(agreement) -> None:
-    _swap(
-        agreement.patient, {"$set": {"conditions": conditions_of(agreement.patient)}}, now=utcnow()
-    )
-
-
-@profiles.on_profile_change
-def _profile_changed(user) -> None:
+def profile_changed(user) -> None:
+    """The profile fields outreach reads (name, zone, quiet hours, opt-out, birth date)."""
     if user.role == "patient":
         doc = user.to_mongo().to_dict()
         profiles_collection().update_one({"_id": user.pk}, {"$set": mirror_of(doc)})
-
-
-@clinics.on_provider_added
-def _provider_added(clinic) -> None:
-    rebuild(clinic.pk, now=utcnow())
 
 
 # --- rebuilding ---------------------------------------------------------------------------
@@ -367,7 +361,8 @@ def rebuild(clinic_id, *, now: datetime) -> dict:
     counts = _memberships(clinic)
     ids = list(counts)
     summaries = {
-        s["_id"]: s for s in find_in(adherence.summaries(), "_id", ids, {"goals": 0, "seq": 0})
+        s["_id"]: s
+        for s in find_in(patient_summary.summaries(), "_id", ids, {"goals": 0, "seq": 0})
     }
     users = {u["_id"]: u for u in find_in(User._get_collection(), "_id", ids, _USER_FIELDS)}
     by_patient = defaultdict(list)
@@ -510,7 +505,9 @@ def figures(doc: dict | None) -> dict:
             "q3": _quantile(hist, with_data, 0.75),
         },
         "open_alerts": {s: max(alerts.get(s, 0), 0) for s in SEVERITIES},
-        "cgm_flags": {f: max((doc.get("cgm") or {}).get(f, 0), 0) for f in adherence.CGM_FLAGS},
+        "cgm_flags": {
+            f: max((doc.get("cgm") or {}).get(f, 0), 0) for f in patient_summary.CGM_FLAGS
+        },
     }
 
 

@@ -12,7 +12,7 @@ from api.models.agreement import Agreement
 from api.models.care_team import CareTeamMember
 from api.models.user import User
 from api.services.clinic import panel
-from api.services.tracking import adherence
+from api.services.tracking import summary as patient_summary
 
 BUCKETS = (
     ("urgent_alert", "Urgent alert"),
@@ -86,7 +86,7 @@ def search(provider_id, *, name: str, condition: str, view: str, sort: str, desc
                 in {c.casefold() for c in (a.get("content") or {}).get("conditions") or []}
             }
         )
-    summaries = {s["_id"]: s for s in find_in(adherence.summaries(), "_id", ids)}
+    summaries = {s["_id"]: s for s in find_in(patient_summary.summaries(), "_id", ids)}
     matched = [(summaries.get(pid) or {}, pid) for pid in ids]
     matched = [(s, pid) for s, pid in matched if view in panel.views_of(s)]
     matched.sort(key=lambda pair: _sort_value(pair[0], sort), reverse=descending)

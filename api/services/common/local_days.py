@@ -5,7 +5,7 @@ on the days the clocks change; `zoneinfo` does the arithmetic. Dates travel as "
 strings in stored documents because they sort and compare correctly as text.
 """
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAY = "day"
@@ -21,6 +21,17 @@ def zone(name: str | None) -> ZoneInfo:
 
 def local_date(instant: datetime, tz: str | None) -> date:
     return instant.astimezone(zone(tz)).date()
+
+
+def day_start(day: date, tz: str | None) -> datetime:
+    """The first instant of local day `day` (as UTC): midnight, or the moment the clocks
+    jumped to where a spring-forward skips midnight itself."""
+    place = zone(tz)
+    candidates = [
+        datetime.combine(day, time(0), tzinfo=place).replace(fold=fold).astimezone(UTC)
+        for fold in (0, 1)
+    ]
+    return min(c for c in candidates if local_date(c, tz) == day)
 
 
 def today(now: datetime, tz: str | None) -> date:

@@ -1,10 +1,13 @@
 """Accounts: creating users and changing what they may change about themselves."""
 
+from datetime import datetime
+
 from mongoengine.errors import NotUniqueError
 
 from api.clock import utcnow
 from api.errors import Conflict, ValidationFailed
 from api.models.user import User
+from api.services.care import care_team
 from api.services.identity.passwords import hash_password
 
 
@@ -38,20 +41,21 @@ def find_by_email(email: str) -> User | None:
     return User.objects(email=normalise_email(email)).first()
 
 
-def register_patient(*, invite_code: str | None = None, **fields) -> User:
-    """Patient sign-up; a valid invite code also joins that provider's care team."""
-    from api.services.care import care_team
-
+def register_patient(*, invite_code: str | None = None, now: datetime, **fields):
+    """Patient sign-up; a valid invite code also joins that provider's care team.
+    Returns (user, the membership it started or None)."""
     if invite_code:
         care_team.check_invitation(invite_code)
     user = create_user(role="patient", **fields)
+    joined = None
     if invite_code:
         try:
-            care_team.join_with_code(user, invite_code)
+            member, changed = care_team.join_with_code(user, invite_code, now)
+            joined = member if changed else None
         except Exception as error:
             user.delete()
             if isinstance(error, ValidationFailed):
                 # Someone redeemed the code between the check and the join.
                 raise care_team.as_invite_code_error(error) from None
             raise
-    return user
+    return user, joined

@@ -24,7 +24,8 @@ def check_birth_date(birth_date: date, *, timezone: str, now: datetime) -> None:
 def create(
     provider_id: ObjectId, *, name: str, birth_date: date, timezone: str, now: datetime
 ) -> User:
-    """The record and the provider's active primary membership, or neither."""
+    """The record and the provider's active primary membership, or neither:
+    (patient, membership)."""
     check_birth_date(birth_date, timezone=timezone, now=now)
     patient = User(
         name=name.strip(),
@@ -37,8 +38,8 @@ def create(
     )
     patient.save(force_insert=True)
     try:
-        care_team.activate(patient.pk, provider_id, "primary", now)
+        member, _ = care_team.activate(patient.pk, provider_id, "primary", now)
     except Exception:
         patient.delete()
         raise
-    return patient
+    return patient, member

@@ -23,13 +23,14 @@ from api.models.agreement import Agreement
 from api.models.glucose import Uploader
 from api.models.log import LIVE
 from api.services.records import fhir_glucose
-from api.services.tracking import adherence, glucose, glucose_entries, logs
+from api.services.tracking import entry_input, glucose, glucose_entries, logs
+from api.services.tracking import rollups as rollup_store
 
 FIRST_WINDOW = timedelta(days=1)
 MIN_WINDOW = timedelta(minutes=1)
 TICK = timedelta(milliseconds=1)
 MAX_WINDOW = timedelta(days=3660)
-CLOCK_SKEW = logs.CLOCK_SKEW
+CLOCK_SKEW = entry_input.CLOCK_SKEW
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ def total(search: Search) -> int:
             logs.entries().count_documents(query | _date_filter(search))
             for query in search.filters()
         )
-    rollups = adherence.rollups().find({"patient": search.patient_id}, {"p": 1})
+    rollups = rollup_store.rollups().find({"patient": search.patient_id}, {"p": 1})
     return readings + sum(
         (period or {}).get("count") or 0
         for rollup in rollups

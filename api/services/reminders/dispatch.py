@@ -32,7 +32,7 @@ from api.services.reminders.planning import (
     quiet_until,
     slice_of,
 )
-from api.services.tracking import adherence
+from api.services.tracking import adherence, rollups
 
 LEASE = timedelta(minutes=5)
 GOAL_STALE_AFTER = timedelta(hours=2)
@@ -127,7 +127,7 @@ def _decide(occurrence: dict, ended: set, now: datetime) -> tuple[str, object]:
 def _period_ref(occurrence: dict) -> tuple[str, str]:
     period = occurrence.get("goal_period") or local_days.DAY
     day = occurrence["local_date"].date()
-    return adherence.period_ref(occurrence["patient"], occurrence["goal_id"], period, day)
+    return rollups.period_ref(occurrence["patient"], occurrence["goal_id"], period, day)
 
 
 def _goals_met(occurrences: list[dict]) -> set[tuple[str, str]]:

@@ -13,15 +13,13 @@ from zoneinfo import ZoneInfo
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from api.clock import utcnow
 from api.db import find_in
 from api.models.agreement import Agreement
 from api.models.notification import Device
 from api.models.reminder import Occurrence, ReminderSlice
 from api.models.user import User
-from api.services.care import agreements, checkups
+from api.services.care import checkups
 from api.services.common import local_days
-from api.services.identity import profiles
 
 PLAN_HORIZON = timedelta(hours=48)
 PLAN_BATCH = 500
@@ -273,14 +271,3 @@ def replan_agreement(agreement: Agreement, now: datetime) -> int:
 def devices_registered(patient_id, now: datetime) -> None:
     """A first device: reminders already planned will be pushed to it too."""
     Occurrence.objects(patient=patient_id, due_at__gt=now).update(set__has_devices=True)
-
-
-@profiles.on_schedule_change
-def _schedule_changed(patient: User) -> None:
-    if patient.role == "patient":
-        replan_patient(patient, utcnow())
-
-
-@agreements.on_change
-def _agreement_changed(agreement: Agreement) -> None:
-    replan_agreement(agreement, utcnow())

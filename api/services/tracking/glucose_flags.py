@@ -11,9 +11,9 @@ patient with an active uploader, so a sensor that went quiet turns `low_wear` on
 from datetime import datetime, timedelta
 
 from api.services.common import local_days
-from api.services.tracking import adherence, glucose_metrics, uploaders
+from api.services.tracking import glucose_metrics, summary, uploaders
 
-CGM_FLAGS = adherence.CGM_FLAGS
+CGM_FLAGS = summary.CGM_FLAGS
 WINDOW_DAYS = 14
 REFRESH_EVERY = timedelta(hours=1)
 
@@ -44,18 +44,10 @@ def compute(patient_id, tz: str | None, now: datetime) -> dict[str, bool]:
     }
 
 
-def refresh(patient_id, tz: str | None, *, now: datetime) -> bool:
-    """Write the flags to the summary; True (and the summary's readers told) if any moved."""
-    flags = compute(patient_id, tz, now)
-    done = adherence.summaries().update_one(
-        {"_id": patient_id},
-        {"$set": {f"flags.{name}": on for name, on in flags.items()}},
-        upsert=True,
-    )
-    moved = bool(done.modified_count or done.upserted_id)
-    if moved:
-        adherence.summary_changed(patient_id)
-    return moved
+def refresh(patient_id, tz: str | None, *, now: datetime) -> dict | None:
+    """Write the flags to the summary; the summary after if any moved (for the flow to move
+    its readers, panel and population), else None."""
+    return summary.set_cgm_flags(patient_id, compute(patient_id, tz, now))
 
 
 def due(uploader: dict | None, now: datetime) -> bool:
@@ -64,10 +56,10 @@ def due(uploader: dict | None, now: datetime) -> bool:
     return flagged is None or now - flagged >= REFRESH_EVERY
 
 
-def refresh_stale(*, now: datetime, limit: int = 5000) -> dict:
-    """The worker's hourly pass: every patient with an active uploader whose flags are more
-    than an hour old (a sensor gone quiet sends nothing that would recompute them)."""
-    stale = uploaders.uploaders().find(
+def stale(*, now: datetime, limit: int = 5000) -> dict:
+    """Patient → zone, for every patient with an active uploader whose flags are more than
+    an hour old (a sensor gone quiet sends nothing that would recompute them)."""
+    found = uploaders.uploaders().find(
         {
             "revoked_at": None,
             "$or": [{"flags_at": None}, {"flags_at": {"$lt": now - REFRESH_EVERY}}],
@@ -75,10 +67,6 @@ def refresh_stale(*, now: datetime, limit: int = 5000) -> dict:
         {"patient": 1, "tz": 1},
     )
     patients = {}
-    for doc in stale.limit(limit):
+    for doc in found.limit(limit):
         patients.setdefault(doc["patient"], doc.get("tz"))
-    moved = 0
-    for patient_id, tz in patients.items():
-        moved += refresh(patient_id, tz, now=now)
-        uploaders.flags_refreshed(patient_id, now)
-    return {"patients_checked": len(patients), "flags_moved": moved}
+    return patients

@@ -3,7 +3,7 @@
 - A meter reading (`mbg`) is a log entry of the glucose goal in force, as if typed in.
 - A treatment's carbohydrates are a log entry of the carbohydrate goal in force.
 - A local day of CGM worn at least 70 % counts as monitored for glucose monitoring goals
-  (the rollup period gets `cgm: true`, which `adherence.evaluate` reads as met).
+  (the rollup period gets `cgm: true`, which `rollups.evaluate` reads as met).
 
 Log entries made here carry a UUID derived from what they come from, so an upload posted
 again stores each entry once (the log's own idempotency).
@@ -12,7 +12,9 @@ again stores each entry once (the log's own idempotency).
 import uuid
 from datetime import date, datetime
 
-from api.services.tracking import adherence, logs, measures
+from api.services.tracking import adherence, measures, summary
+from api.services.tracking.entry_input import Author
+from api.services.tracking.rollups import RollupChange, rollups
 
 NAMESPACE = uuid.UUID("5f0c2a52-33c8-4c1e-9a59-6d0f4f1f7b0e")
 
@@ -28,20 +30,16 @@ def _goals(patient_id, tz: str | None, measure: str, *, monitoring: bool = False
     return found
 
 
-def log_entries(
-    patient_id,
-    tz: str | None,
-    measure: str,
-    values: list[tuple[str, datetime, float]],
-    *,
-    now: datetime,
-) -> int:
-    """Log (source, occurred_at, value in the canonical unit) against the patient's goal of
-    `measure` in force; returns how many were stored new. Nothing when there is no such goal;
-    an entry the log refuses (before the agreement started) is left out."""
+def entries_for(
+    patient_id, tz: str | None, measure: str, values: list[tuple[str, datetime, float]]
+) -> tuple[Author, list[dict]] | None:
+    """The log entries (author, items) of (source, occurred_at, value in the canonical unit)
+    against the patient's goal of `measure` in force; None when there is no such goal. The
+    entry flow stores them as a batch: an entry the log refuses (before the agreement
+    started) is left out."""
     goals = _goals(patient_id, tz, measure)
     if not goals or not values:
-        return 0
+        return None
     goal = goals[0]
     unit = measures.get(measure).canonical_unit
     items = [
@@ -56,34 +54,34 @@ def log_entries(
         }
         for source, at, value in values
     ]
-    author = logs.Author(patient_id, patient_id, "self")
-    results, _ = logs.create_batch(author, items, lambda item: item, now=now)
-    return sum(r.get("status") == "created" for r in results)
+    return Author(patient_id, patient_id, "self"), items
 
 
-def mark_monitored(patient_id, tz: str | None, days: list[date], *, now: datetime) -> None:
-    """CGM days worn enough count as monitored for the glucose monitoring goals in force."""
+def mark_monitored(patient_id, tz: str | None, days: list[date], *, now: datetime):
+    """CGM days worn enough count as monitored for the glucose monitoring goals in force.
+    The summary after, when a day's `met` flipped (its figures were recomputed), else None."""
     goals = _goals(patient_id, tz, "blood_glucose", monitoring=True)
     measure = measures.get("blood_glucose")
     changes = []
     for day in days:
         for item in goals:
             if item.first <= day:
-                changes.append(adherence.RollupChange(patient_id, item.goal, measure, day))
+                changes.append(RollupChange(patient_id, item.goal, measure, day))
     flipped = False
     for change in changes:
         at = f"p.{change.key}"
-        adherence.rollups().update_one(
+        rollups().update_one(
             {"_id": change.id},
             {"$setOnInsert": change.identity(), "$set": {f"{at}.cgm": True}},
             upsert=True,
         )
-        # `cgm` alone meets a monitoring goal's period (adherence.evaluate), whatever its
+        # `cgm` alone meets a monitoring goal's period (rollups.evaluate), whatever its
         # counters say; `rev` moves so a concurrent rewrite that saw the period before loses.
-        done = adherence.rollups().update_one(
+        done = rollups().update_one(
             {"_id": change.id, f"{at}.met": {"$ne": True}},
             {"$set": {f"{at}.met": True}, "$inc": {"rev": 1}},
         )
         flipped = flipped or done.modified_count > 0
     if flipped:
-        adherence.refresh_summary(patient_id, tz=tz, now=now)
+        return summary.refresh(patient_id, tz=tz, now=now)
+    return None

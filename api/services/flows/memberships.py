@@ -1,0 +1,61 @@
+"""A care-team membership starting or ending, and what follows.
+
+the membership (`care.care_team`: joining with a code, a referral approved, a child's
+record created by its provider, a membership ended)
+  → panel rows: the patient on exactly their active providers' panels
+  → clinic population: the patient joins or leaves each of that provider's clinics
+"""
+
+from datetime import datetime
+
+from api.models.care_team import CareTeamMember
+from api.models.user import User
+from api.services.care import care_team
+from api.services.clinic import panel, population
+from api.services.identity import accounts, children
+
+
+def membership_changed(member: CareTeamMember, *, now: datetime) -> None:
+    panel.membership_changed(member.patient)
+    population.membership_changed(member, now=now)
+
+
+def activate(patient_id, provider_id, role: str, *, now: datetime) -> CareTeamMember:
+    member, changed = care_team.activate(patient_id, provider_id, role, now)
+    if changed:
+        membership_changed(member, now=now)
+    return member
+
+
+def join_with_code(patient: User, code: str, *, now: datetime) -> CareTeamMember:
+    member, changed = care_team.join_with_code(patient, code, now)
+    if changed:
+        membership_changed(member, now=now)
+    return member
+
+
+def register_patient(*, now: datetime, **fields) -> User:
+    """Patient sign-up; a valid invite code also joins that provider's care team."""
+    user, joined = accounts.register_patient(now=now, **fields)
+    if joined is not None:
+        membership_changed(joined, now=now)
+    return user
+
+
+def create_child(provider_id, *, now: datetime, **fields) -> User:
+    """A child's record created by their provider, on that provider's care team."""
+    patient, member = children.create(provider_id, now=now, **fields)
+    membership_changed(member, now=now)
+    return patient
+
+
+def approve(patient_id, member_id: str, *, now: datetime) -> CareTeamMember:
+    member = care_team.approve(patient_id, member_id, now)
+    membership_changed(member, now=now)
+    return member
+
+
+def end(scope, member_id: str, *, now: datetime) -> CareTeamMember:
+    member = care_team.end(scope, member_id, now)
+    membership_changed(member, now=now)
+    return member
