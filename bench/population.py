@@ -6,7 +6,8 @@
 2. Delivering a campaign to 10,000 patients (one `deliver_due` tick, inbox channel) against the
    reminders' floor measured in the same run: reading those 10,000 targets in one cursor plus
    `insert_many` of 10,000 inbox documents with the inbox's indexes: goal within 1.5x.
-Fixtures are bulk-inserted with raw pymongo; the aggregates are built by `population.rebuild`
+Fixtures are bulk-inserted with raw pymongo; the aggregates are built by
+`population_rebuild.rebuild`
 (the operators' path), and everything measured runs the real code.
 """
 
@@ -90,14 +91,14 @@ def _add_patients(db, provider: ObjectId, count: int, now: datetime) -> None:
 
 def _clinic(db, name: str, patients: int, now: datetime):
     from api.models.user import User
-    from api.services.clinic import clinics, population
+    from api.services.clinic import clinics, population_rebuild
 
     provider = User(name=f"Dr {name}", role="provider").save()
     clinic = clinics.create_clinic(name=name, created_by=provider.pk, now=now)
     db.clinics.update_one({"_id": clinic.pk}, {"$set": {"providers": [provider.pk]}})
     _add_patients(db, provider.pk, patients, now)
     started = time.perf_counter()
-    population.rebuild(clinic.pk, now=now)
+    population_rebuild.rebuild(clinic.pk, now=now)
     print(f"  rebuilt {patients:,} patients in {time.perf_counter() - started:.1f}s")
     return clinic, provider
 
@@ -186,7 +187,7 @@ def main() -> bool:
     from api.models.campaign import Campaign
     from api.models.notification import Notification
     from api.models.population import PopulationAggregate, PopulationProfile, PopulationSnapshot
-    from api.services.clinic import campaigns, population
+    from api.services.clinic import campaigns, population_view
 
     now = datetime.now(UTC).replace(microsecond=0)
     with common.embedded_server() as server:
@@ -204,7 +205,7 @@ def main() -> bool:
             client = app.test_client()
             small, small_provider = _clinic(db, "Small", SMALL, now)
             large, large_provider = _clinic(db, "Large", LARGE, now)
-            population.take_snapshots(now=now - timedelta(days=31))
+            population_view.take_snapshots(now=now - timedelta(days=31))
 
             small_s, _, _ = _view_seconds(app, client, small_provider, small.pk)
             large_s, view_commands, body = _view_seconds(app, client, large_provider, large.pk)

@@ -11,7 +11,7 @@ from api.db import IN_BATCH, find_in
 from api.models.notification import Notification
 from api.models.user import User
 from api.services.care import education
-from api.services.clinic import campaigns, population
+from api.services.clinic import campaigns, population_view
 from api.services.notify import delivery
 from api.services.reminders.planning import quiet_until
 from jobs.context import Worker
@@ -96,4 +96,4 @@ def nudge(now, worker: Worker) -> dict:
 
 @job("population_snapshot", "cron", hour=0, minute=30)
 def snapshot(now, worker: Worker) -> dict:
-    return population.take_snapshots(now=now)
+    return population_view.take_snapshots(now=now)

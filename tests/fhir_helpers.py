@@ -8,7 +8,7 @@ from api.models.agreement import Checkup
 from api.models.alert import Alert
 from api.models.message import Message
 from api.services.flows import checkups as checkup_flow
-from api.services.records import fhir
+from api.services.records import fhir_values
 from api.services.tracking import logs
 from tests.fhir_schema import validate
 from tests.log_helpers import GLUCOSE, WALK, WEIGHT, Plan, entry, plan, post
@@ -59,7 +59,7 @@ def record(client, factory) -> Record:
     ids = {
         "Patient": str(pid),
         "CarePlan": str(p.agreement.pk),
-        "Goal": fhir.goal_id(p.agreement.pk, "g_glucose"),
+        "Goal": fhir_values.goal_id(p.agreement.pk, "g_glucose"),
         "CareTeam": str(pid),
         "Observation": str(observation["_id"]),
         "Procedure": str(done.pk),

@@ -15,7 +15,7 @@ from api import demo
 from api.clock import utcnow
 from api.demo.care import SeedError
 from api.demo.cast import CLINIC_NAME, CLINIC_TZ, DEMO_PASSWORD
-from api.services.clinic import population
+from api.services.clinic import population_rebuild
 from tests.test_population import normalised
 
 FEATURED = 8
@@ -193,7 +193,7 @@ def test_the_demo_clinic_seeds_once_and_its_figures_agree(app, client, mongo):
     assert hba1c["overdue"] >= 1
     assert view["open_alerts"]["urgent"] >= 1
     incremental = normalised(mongo, cid)
-    population.rebuild(ObjectId(cid), now=utcnow())
+    population_rebuild.rebuild(ObjectId(cid), now=utcnow())
     assert normalised(mongo, cid) == incremental
 
     # The recall campaign reached its cohort three weeks ago; the overdue patient is in it.

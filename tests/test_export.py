@@ -9,7 +9,7 @@ import pytest
 from api.clock import utcnow
 from api.models.agreement import Checkup
 from api.services.flows import checkups as checkup_flow
-from api.services.records import export, fhir
+from api.services.records import export, fhir_values
 from tests.fhir_schema import validate
 from tests.log_helpers import GLUCOSE, WALK, WEIGHT, entry, plan, post
 from tests.test_foundation import assert_problem
@@ -123,10 +123,10 @@ def test_goals_care_plan_and_check_up_activity(client, p):
     assert target["detailRange"]["high"]["value"] == 180
     assert target["detailRange"]["high"]["code"] == "mg/dL"
     walk = by_identifier(goals, "g_walk")
-    assert walk["target"][0]["detailRange"] == {"low": fhir.quantity(30, "min")}
+    assert walk["target"][0]["detailRange"] == {"low": fhir_values.quantity(30, "min")}
     assert walk["note"] == [{"text": "Counted a day."}]
     weight = by_identifier(goals, "g_weight")
-    assert weight["target"][0]["detailRange"] == {"high": fhir.quantity(90, "kg")}
+    assert weight["target"][0]["detailRange"] == {"high": fhir_values.quantity(90, "kg")}
 
     (activity,) = plan_resource["activity"]
     detail = activity["detail"]

@@ -13,7 +13,7 @@ import pytest
 
 from api.clock import utcnow
 from api.models.panel import VIEWS
-from api.services.clinic import population
+from api.services.clinic import population_rebuild
 from tests.agreement_helpers import CHECKUP
 from tests.log_helpers import GLUCOSE
 from tests.test_population import activate, enrol, join, make_clinic, normalised, view
@@ -54,7 +54,7 @@ def figures(mongo, cid) -> dict:
 def assert_population_agrees(mongo, cid) -> dict:
     """The incrementally moved aggregates equal a rebuild from the summaries."""
     incremental = figures(mongo, cid)
-    population.rebuild(cid, now=utcnow())
+    population_rebuild.rebuild(cid, now=utcnow())
     assert figures(mongo, cid) == incremental
     return incremental
 

@@ -9,7 +9,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 
 from api.clock import utcnow
-from api.services.clinic import population
+from api.services.clinic import population_rebuild, population_view
 from api.services.flows import derived
 from api.services.tracking import summary as patient_summary
 from tests.agreement_helpers import CHECKUP, plan
@@ -315,9 +315,9 @@ class TestTrendAndRebuild:
         first = enrol(client, factory, provider)
         set_adherence(first, 50.0)
         then = utcnow() - timedelta(days=31)
-        assert population.take_snapshots(now=then)["snapshots"] == 2
+        assert population_view.take_snapshots(now=then)["snapshots"] == 2
         # A newer snapshot than a month is not "a month earlier".
-        population.take_snapshots(now=utcnow() - timedelta(days=5))
+        population_view.take_snapshots(now=utcnow() - timedelta(days=5))
         enrol(client, factory, provider, conditions=("hypertension",), checkups=[])
         body = view(client, factory, provider, cid).get_json()
         assert body["current"]["patients"] == 2
@@ -352,7 +352,7 @@ class TestTrendAndRebuild:
         incremental = {c: normalised(mongo, c) for c in (cid, second)}
         shown = view(client, factory, provider, cid).get_json()["current"]
         for c in (cid, second):
-            population.rebuild(c, now=utcnow())
+            population_rebuild.rebuild(c, now=utcnow())
         assert {c: normalised(mongo, c) for c in (cid, second)} == incremental
         assert view(client, factory, provider, cid).get_json()["current"] == shown
         assert incremental[cid][f"{cid}:*"]["patients"] == 4
@@ -362,5 +362,5 @@ class TestTrendAndRebuild:
         enrol(client, factory, provider)
         before = normalised(mongo, cid)
         mongo.population_aggregates.update_many({}, {"$inc": {"patients": 7}})
-        assert population.rebuild(cid, now=utcnow()) == {"patients": 1, "aggregates": 2}
+        assert population_rebuild.rebuild(cid, now=utcnow()) == {"patients": 1, "aggregates": 2}
         assert normalised(mongo, cid) == before

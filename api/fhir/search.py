@@ -19,7 +19,7 @@ from api.fhir import params
 from api.fhir.outcome import FhirError, bad_parameter
 from api.fhir.types import PATIENT_SYSTEM, TYPES, ResourceType, observation_measures
 from api.fhir.urls import fhir_base_url
-from api.services.records import fhir, fhir_observations, fhir_read
+from api.services.records import fhir_observations, fhir_read, fhir_values
 from api.services.records.fhir_read import Found
 
 _ID = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.")
@@ -37,7 +37,7 @@ def with_meta(found: Found) -> dict:
     text = json.dumps(found.resource, sort_keys=True, separators=(",", ":"))
     meta = {"versionId": hashlib.sha256(text.encode()).hexdigest()[:16]}
     if found.updated is not None:
-        meta["lastUpdated"] = fhir.instant(found.updated)
+        meta["lastUpdated"] = fhir_values.instant(found.updated)
     return {**found.resource, "meta": meta}
 
 
@@ -180,7 +180,7 @@ def searchset(kind: str, page: list[Found], total: int, following: dict | None, 
     bundle = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
-        "meta": {"lastUpdated": fhir.instant(now)},
+        "meta": {"lastUpdated": fhir_values.instant(now)},
         "type": "searchset",
         "total": total,
         "link": links,
@@ -188,7 +188,7 @@ def searchset(kind: str, page: list[Found], total: int, following: dict | None, 
     if page:
         bundle["entry"] = [
             {
-                "fullUrl": fhir.full_url(item.resource, base),
+                "fullUrl": fhir_values.full_url(item.resource, base),
                 "resource": with_meta(item),
                 "search": {"mode": "match"},
             }

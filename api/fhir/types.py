@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from api.fhir import params
-from api.services.records import fhir, fhir_glucose
+from api.services.records import fhir_glucose, fhir_values
 from api.services.records import fhir_read as read
 from api.services.tracking import measures
 
@@ -71,7 +71,7 @@ def _as_coding(identifier: dict) -> dict:
     return {"system": identifier.get("system"), "code": identifier.get("value")}
 
 
-PATIENT_SYSTEM = f"{fhir.IDENTIFIER_BASE}patient"
+PATIENT_SYSTEM = f"{fhir_values.IDENTIFIER_BASE}patient"
 _REF = "reference"
 _TOKEN = "token"  # noqa: S105 # nosec B105: a search parameter type
 
@@ -185,8 +185,8 @@ TYPES: dict[str, ResourceType] = {
 
 def _cgm_allowed(args) -> bool:
     """Whether CGM sensor readings (LOINC 99504-3, laboratory) pass `code` and `category`."""
-    code = {"system": fhir.LOINC, "code": fhir_glucose.SENSOR_READING[0]}
-    category = {"system": fhir.OBSERVATION_CATEGORY, "code": "laboratory"}
+    code = {"system": fhir_values.LOINC, "code": fhir_glucose.SENSOR_READING[0]}
+    category = {"system": fhir_values.OBSERVATION_CATEGORY, "code": "laboratory"}
     for name, coding in (("code", code), ("category", category)):
         wanted = params.tokens(args, name)
         if wanted is not None and not any(t.matches(coding) for t in wanted):
@@ -207,7 +207,7 @@ def _measures(args) -> list[str] | None:
         chosen = {
             name
             for name in measures.MEASURES
-            for coding in _codings(fhir.measure_concept(name))
+            for coding in _codings(fhir_values.measure_concept(name))
             if any(t.matches(coding) for t in wanted_codes)
         }
     wanted_categories = params.tokens(args, "category")
@@ -215,9 +215,14 @@ def _measures(args) -> list[str] | None:
         in_category = {
             name
             for name in measures.MEASURES
-            if fhir.category_of(name)
+            if fhir_values.category_of(name)
             and any(
-                t.matches({"system": fhir.OBSERVATION_CATEGORY, "code": fhir.category_of(name)})
+                t.matches(
+                    {
+                        "system": fhir_values.OBSERVATION_CATEGORY,
+                        "code": fhir_values.category_of(name),
+                    }
+                )
                 for t in wanted_categories
             )
         }

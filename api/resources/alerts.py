@@ -15,7 +15,7 @@ from api.schemas.alerts import (
     AlertRuleSchema,
     AlertSchema,
 )
-from api.services.alerts import engine as alerts
+from api.services.alerts import reading as alert_reading
 
 # `alerts` registers the log listener and `alert_rules` the agreement listener on import.
 from api.services.alerts import rules as alert_rules
@@ -78,11 +78,11 @@ class AlertRuleById(MethodView):
 def patient_alerts(query, pid, pagination_parameters):
     """The patient's alerts, newest first; `?status=open|acknowledged|resolved`."""
     scope = patient_scope(pid, Need.VIEW)
-    found = alerts.of_patient(scope.patient_id, status=query.get("status"))
+    found = alert_reading.of_patient(scope.patient_id, status=query.get("status"))
     pagination_parameters.item_count = found.count()
     page = list(found.skip(pagination_parameters.first_item).limit(pagination_parameters.page_size))
     names = {scope.patient_id: scope.patient.name}
-    return [alerts.present(alert, names) for alert in page]
+    return [alert_reading.present(alert, names) for alert in page]
 
 
 @blp.route("/patients/<pid>/alerts/<alid>/acknowledge", methods=["POST"])
@@ -101,7 +101,7 @@ def acknowledge(data, pid, alid):
         note=data.get("note"),
         now=utcnow(),
     )
-    return alerts.present(alert, {scope.patient_id: scope.patient.name})
+    return alert_reading.present(alert, {scope.patient_id: scope.patient.name})
 
 
 @blp.route("/alerts", methods=["GET"])
@@ -110,8 +110,8 @@ def acknowledge(data, pid, alid):
 @blp.paginate(pager=None)
 def worklist(pagination_parameters):
     """Open alerts across your active patients: urgent first, then the newest."""
-    found = alerts.worklist(caller().id)
+    found = alert_reading.worklist(caller().id)
     pagination_parameters.item_count = found.count()
     page = list(found.skip(pagination_parameters.first_item).limit(pagination_parameters.page_size))
-    names = alerts.patient_names(page)
-    return [alerts.present(alert, names) for alert in page]
+    names = alert_reading.patient_names(page)
+    return [alert_reading.present(alert, names) for alert in page]

@@ -6,7 +6,7 @@ from api.auth import authenticated, caller
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.population import PopulationQuerySchema, PopulationSchema
-from api.services.clinic import clinics, population
+from api.services.clinic import clinics, population_view
 
 blp = Blueprint("population", __name__, url_prefix="/api/v1", description="A clinic's population.")
 
@@ -23,10 +23,10 @@ def get_population(args, cid):
     "suppressed"); `format=csv` gives those public figures as text/csv, one per row.
     """
     clinic = clinics.clinic_for(cid, caller())
-    result = population.view(clinic, condition=args.get("condition"), now=utcnow())
+    result = population_view.view(clinic, condition=args.get("condition"), now=utcnow())
     if args["format"] == "full":
         return result
-    result = population.public(result)
+    result = population_view.public(result)
     if args["format"] == "csv":
-        return Response(population.as_csv(result), mimetype="text/csv")
+        return Response(population_view.as_csv(result), mimetype="text/csv")
     return result

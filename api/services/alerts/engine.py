@@ -19,12 +19,10 @@ recipients hear of it once.
 """
 
 import logging
-import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -34,11 +32,11 @@ from api.models.alert import SEVERITY_RANK, Alert, AlertRule
 from api.models.care_team import CareTeamMember
 from api.models.log import LIVE, LogEntry
 from api.models.user import User
-from api.services.common import local_days
-from api.services.common.intervals import add_interval, check_interval
+from api.services.alerts.reading import object_id
+from api.services.alerts.verdicts import breaches, describe, out_of_range, shift, zone_level
 from api.services.notify import delivery
 from api.services.reminders import planning as reminders
-from api.services.tracking import glucose_entries, measures
+from api.services.tracking import glucose_entries
 from api.services.tracking import summary as patient_summary
 
 log = logging.getLogger("carepact.alerts")
@@ -57,83 +55,6 @@ def rules():
 
 def alerts():
     return Alert._get_collection()
-
-
-# --- comparing readings with a rule ---------------------------------------------------------
-
-
-def canonical(rule: dict, value: float) -> float:
-    return measures.to_canonical(measures.get(rule["measure"]), value, rule["unit"])
-
-
-def breaches(rule: dict, value: float) -> bool:
-    """Whether a canonical `value` is beyond a threshold rule (above/below are strict)."""
-    limit = canonical(rule, rule["value"])
-    op = rule["op"]
-    if op == "above":
-        return value > limit
-    if op == "below":
-        return value < limit
-    if op == "at_least":
-        return value >= limit
-    return value <= limit
-
-
-def zone_level(rule: dict, value: float) -> str | None:
-    """ "red", "yellow" or None (green) against the rule's personal best."""
-    percent = 100.0 * value / canonical(rule, rule["personal_best"])
-    if percent < rule["red_below"]:
-        return "red"
-    if percent < rule["yellow_below"]:
-        return "yellow"
-    return None
-
-
-def out_of_range(rule: dict, value: float) -> bool:
-    if rule["kind"] == "zone":
-        return zone_level(rule, value) is not None
-    return breaches(rule, value)
-
-
-def shift(instant: datetime, within: str, tz: str | None, sign: int) -> datetime:
-    """`instant` moved by the duration on the patient's wall clock (P3D across the November
-    fall-back is 73 hours), as a UTC instant; a time duration (PT30M, CGM rules) is elapsed
-    time."""
-    if within.startswith("PT"):
-        minutes = sum(
-            int(n) * (60 if unit == "H" else 1) for n, unit in re.findall(r"(\d+)([HM])", within)
-        )
-        return instant + sign * timedelta(minutes=minutes)
-    zone = local_days.zone(tz)
-    local = instant.astimezone(zone)
-    day = add_interval(local.date(), check_interval(within), sign)
-    moved = datetime.combine(day, local.time(), tzinfo=zone).replace(fold=local.fold)
-    return moved.astimezone(UTC)
-
-
-def describe(rule: dict, level: str | None = None) -> str:
-    measure = measures.get(rule["measure"])
-    name = measure.display or measure.name
-    if rule["kind"] == "no_data":
-        return f"No {name.lower()} logged within {rule['within']}"
-    if rule["kind"] == "zone":
-        limit = rule["red_below"] if level == "red" else rule["yellow_below"]
-        return (
-            f"{name} in the {level or 'yellow'} zone (below {limit:g} % of the personal best "
-            f"of {rule['personal_best']:g} {rule['unit']})"
-        )
-    words = {
-        "above": "above",
-        "below": "below",
-        "at_least": "at or above",
-        "at_most": "at or below",
-    }
-    text = f"{name} {words[rule['op']]} {rule['value']:g} {rule['unit']}"
-    if rule["measure"] == glucose_entries.SENSOR_MEASURE and rule.get("within"):
-        return f"{text} for {rule['within'][2:].lower()}"
-    if rule.get("count", 1) > 1:
-        text += f", {rule['count']} times within {rule['within']}"
-    return text
 
 
 # --- evaluation on the logging path ---------------------------------------------------------
@@ -462,33 +383,13 @@ def check_no_data(*, now: datetime, limit: int = 5000) -> tuple[dict, dict]:
     return counts, moved
 
 
-# --- reading and acknowledging --------------------------------------------------------------
-
-
-def _object_id(value: str) -> ObjectId:
-    try:
-        return ObjectId(value)
-    except (InvalidId, TypeError):
-        raise NotFound() from None
-
-
-def of_patient(patient_id, *, status: str | None = None):
-    query = Alert.objects(patient=patient_id)
-    if status is not None:
-        query = query.filter(status=status)
-    return query.order_by("-opened_at", "-id")
-
-
-def worklist(provider_id):
-    """Open alerts across the provider's active patients: urgent first, then newest."""
-    patients = CareTeamMember.objects(provider=provider_id, status="active").distinct("patient")
-    return Alert.objects(patient__in=patients, status="open").order_by("-rank", "-opened_at", "-id")
+# --- acknowledging ---------------------------------------------------------------------------
 
 
 def acknowledge(*, patient_id, alert_id: str, by, note: str | None, now: datetime):
     """An open alert becomes acknowledged (who, when, note); it stays until resolved.
     Returns (the alert, the summary after)."""
-    oid = _object_id(alert_id)
+    oid = object_id(alert_id)
     changes = {"status": "acknowledged", "acknowledged_by": by, "acknowledged_at": now}
     if note is not None:
         changes["note"] = note
@@ -507,40 +408,3 @@ def acknowledge(*, patient_id, alert_id: str, by, note: str | None, now: datetim
         )
     after = _count(patient_id, {before["severity"]: -1})
     return Alert.objects(pk=oid).first(), after
-
-
-def present(alert: Alert, names: dict | None = None) -> dict:
-    """An alert as clients see it: readings in the rule's unit."""
-    measure = measures.get(alert.measure)
-    unit = alert.unit or measure.canonical_unit
-    return {
-        "id": str(alert.pk),
-        "rule_id": str(alert.rule),
-        "patient": {"id": str(alert.patient), "name": (names or {}).get(alert.patient)},
-        "measure": alert.measure,
-        "kind": alert.kind,
-        "severity": alert.severity,
-        "level": alert.level,
-        "status": alert.status,
-        "opened_at": alert.opened_at,
-        "readings": [
-            {
-                "id": r.uid,
-                "value": round(measures.from_canonical(measure, r.value, unit), 2),
-                "unit": unit,
-                "occurred_at": r.occurred_at,
-            }
-            for r in alert.readings
-        ],
-        "advice": alert.advice,
-        "acknowledged_by": alert.acknowledged_by and str(alert.acknowledged_by),
-        "acknowledged_at": alert.acknowledged_at,
-        "note": alert.note,
-        "resolved_at": alert.resolved_at,
-        "resolution": alert.resolution,
-    }
-
-
-def patient_names(alerts_page) -> dict:
-    ids = list({a.patient for a in alerts_page})
-    return {u.pk: u.name for u in User.objects(pk__in=ids).only("name")}

@@ -21,7 +21,7 @@ from api.models.campaign import MAX_TARGETS, Campaign, Cohort, Message
 from api.models.education import EducationItem, EducationProgress
 from api.models.notification import Device, Notification
 from api.services.care.education import normalise_condition
-from api.services.clinic import population
+from api.services.clinic import population, population_view
 from api.services.notify import delivery
 from api.services.reminders import dispatch
 from api.services.reminders.planning import quiet_until
@@ -76,7 +76,7 @@ def _check_cohort(clinic, cohort: dict) -> dict:
     errors = {}
     if cohort.get("condition"):
         cohort["condition"] = normalise_condition(cohort["condition"])
-        if not population.known_condition(docs, cohort["condition"]):
+        if not population_view.known_condition(docs, cohort["condition"]):
             errors["cohort.condition"] = ["No patient or template has this condition."]
     if cohort.get("care_gap"):
         known = set()

@@ -22,9 +22,10 @@ from api.models.caregiver import Grant
 from api.models.log import LIVE
 from api.models.user import User
 from api.services.alerts import engine as alerts
+from api.services.alerts import verdicts
 from api.services.care import checkups, medications
 from api.services.common import local_days
-from api.services.records import fhir
+from api.services.records import fhir, fhir_values
 from api.services.tracking import logs
 
 FHIR_JSON = "application/fhir+json"
@@ -67,7 +68,7 @@ def _flags(patient_id) -> list[dict]:
     flags = []
     for alert in unresolved:
         rule = rules.get(alert.rule)
-        what = alerts.describe(rule, alert.level) if rule else alert.measure
+        what = verdicts.describe(rule, alert.level) if rule else alert.measure
         flags.append(fhir.flag(alert, f"{alert.severity.title()} alert: {what}"))
     return flags
 
@@ -92,9 +93,9 @@ def resources(patient: User, *, now: datetime) -> tuple[list[dict], dict]:
         u.pk: u
         for u in User.objects(pk__in=list(provider_ids), role="provider").only("name", "specialty")
     }
-    performers = {uid: fhir.reference("Practitioner", uid) for uid in providers}
-    performers |= {g.caregiver: fhir.reference("RelatedPerson", g.pk) for g, _ in caregivers}
-    performers[pid] = fhir.patient_ref(pid)
+    performers = {uid: fhir_values.reference("Practitioner", uid) for uid in providers}
+    performers |= {g.caregiver: fhir_values.reference("RelatedPerson", g.pk) for g, _ in caregivers}
+    performers[pid] = fhir_values.patient_ref(pid)
 
     found = [fhir.patient(patient)]
     found += [fhir.practitioner(p) for p in providers.values()]
@@ -126,7 +127,7 @@ def _observations(patient_id, performers: dict) -> Iterator[dict]:
 
 
 def _entry(resource: dict, base: str) -> str:
-    return json.dumps({"fullUrl": fhir.full_url(resource, base), "resource": resource})
+    return json.dumps({"fullUrl": fhir_values.full_url(resource, base), "resource": resource})
 
 
 def bundle(patient: User, *, now: datetime, base: str) -> Iterator[str]:
@@ -140,7 +141,7 @@ def bundle(patient: User, *, now: datetime, base: str) -> Iterator[str]:
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
         "type": "collection",
-        "timestamp": fhir.instant(now),
+        "timestamp": fhir_values.instant(now),
     }
     yield json.dumps(header)[:-1] + ', "entry": ['
     separator = ""

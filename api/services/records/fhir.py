@@ -7,157 +7,30 @@ Quantities use UCUM; measures with a standard code use LOINC (the measures regis
 Nothing here reads the database: `api.services.records.export` gathers the documents.
 """
 
-import hashlib
-import re
-from datetime import UTC, date, datetime
-
-from api.services.common.intervals import parse_interval
+from api.services.records.fhir_values import (
+    ATC,
+    CAREPLAN_STATUS,
+    FLAG_CATEGORY,
+    GOAL_STATUS,
+    INTERPRETATION,
+    OBSERVATION_CATEGORY,
+    RELATIONSHIPS,
+    ROLE_CODE,
+    category_of,
+    checkup_concept,
+    day,
+    drop_empty,
+    goal_id,
+    identifier,
+    instant,
+    measure_concept,
+    patient_ref,
+    quantity,
+    reference,
+    resource_id,
+    timing,
+)
 from api.services.tracking import measures
-
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-ATC = "http://www.whocc.no/atc"
-OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
-ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
-FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
-# Our own identifier systems: `<IDENTIFIER_BASE><kind>` (patient, user, log-entry, ...).
-IDENTIFIER_BASE = "urn:carepact:"
-_LOINC_CODE = re.compile(r"^\d{1,7}-\d$")
-
-# Our units → UCUM. Counted things are UCUM annotations ({steps}).
-UCUM_UNITS = {
-    "mg/dL": "mg/dL",
-    "mmol/L": "mmol/L",
-    "kg": "kg",
-    "lb": "[lb_av]",
-    "min": "min",
-    "h": "h",
-    "steps": "{steps}",
-    "kcal": "kcal",
-    "kJ": "kJ",
-    "g": "g",
-    "mg": "mg",
-    "mmHg": "mm[Hg]",
-    "L/min": "L/min",
-    "dose": "{dose}",
-    "times": "{times}",
-}
-_CATEGORIES = {
-    "blood_glucose": "laboratory",
-    "weight": "vital-signs",
-    "blood_pressure_systolic": "vital-signs",
-    "peak_flow": "vital-signs",
-    "exercise_minutes": "activity",
-    "steps": "activity",
-}
-_CAREPLAN_STATUS = {
-    "draft": ("draft", "proposal"),
-    "proposed": ("draft", "proposal"),
-    "active": ("active", "plan"),
-    "completed": ("completed", "plan"),
-    "revoked": ("revoked", "plan"),
-}
-_GOAL_STATUS = {
-    "draft": "proposed",
-    "proposed": "proposed",
-    "active": "active",
-    "completed": "completed",
-    "revoked": "cancelled",
-}
-_RELATIONSHIPS = {"parent": "PRN", "guardian": "GUARD", "spouse": "SPS"}
-
-
-# --- ids, references and values -----------------------------------------------------------
-
-
-def resource_id(record_id) -> str:
-    return str(record_id)
-
-
-def goal_id(agreement_id, item_id: str) -> str:
-    """A goal lives inside its agreement; its item id may hold any character, and FHIR ids
-    only [A-Za-z0-9-.], so the id is the agreement's and a digest of the item's."""
-    digest = hashlib.sha256(item_id.encode()).hexdigest()[:16]
-    return f"{agreement_id}-{digest}"
-
-
-def full_url(resource: dict, base: str) -> str:
-    return f"{base}/{resource['resourceType']}/{resource['id']}"
-
-
-def reference(kind: str, record_id) -> dict:
-    return {"reference": f"{kind}/{record_id}"}
-
-
-def patient_ref(patient_id) -> dict:
-    return reference("Patient", patient_id)
-
-
-def identifier(kind: str, value) -> list[dict]:
-    return [{"system": f"{IDENTIFIER_BASE}{kind}", "value": str(value)}]
-
-
-def instant(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def day(value: date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def quantity(value: float, unit: str) -> dict:
-    return {
-        "value": round(value, 4),
-        "unit": unit,
-        "system": UCUM,
-        "code": UCUM_UNITS.get(unit, f"{{{unit}}}"),
-    }
-
-
-def category_of(measure_name: str) -> str | None:
-    """The Observation category code (observation-category) of a measure's readings."""
-    return _CATEGORIES.get(measure_name)
-
-
-def measure_concept(measure_name: str) -> dict:
-    measure = measures.MEASURES.get(measure_name)
-    display = measure.display if measure else measure_name
-    if measure is not None and measure.loinc:
-        coding = {"system": LOINC, "code": measure.loinc, "display": display}
-    else:
-        coding = {"system": f"{IDENTIFIER_BASE}measure", "code": measure_name}
-    return {"coding": [coding], "text": display}
-
-
-def checkup_concept(name: str, code: str | None) -> dict:
-    concept = {"text": name}
-    if code:
-        system = LOINC if _LOINC_CODE.match(code) else f"{IDENTIFIER_BASE}checkup-code"
-        concept["coding"] = [{"system": system, "code": code, "display": name}]
-    return concept
-
-
-def _timing(interval_text: str) -> dict:
-    """An ISO 8601 interval as a Timing repeat; mixed ones (P1Y6M) in their smallest unit."""
-    interval = parse_interval(interval_text)
-    if interval.days:
-        period, unit = interval.approximate_days, "d"
-    elif interval.months:
-        period, unit = interval.years * 12 + interval.months, "mo"
-    else:
-        period, unit = interval.years, "a"
-    return {"repeat": {"frequency": 1, "period": period, "periodUnit": unit}}
-
-
-def _drop_empty(resource: dict) -> dict:
-    """FHIR forbids empty values: leave out None, empty strings, lists and objects."""
-    return {k: v for k, v in resource.items() if v not in (None, "", [], {})}
-
 
 # --- people --------------------------------------------------------------------------------
 
@@ -172,7 +45,7 @@ def patient(user) -> dict:
         "telecom": [{"system": "email", "value": user.email}] if user.email else None,
         "birthDate": day(user.birth_date),
     }
-    return _drop_empty(resource)
+    return drop_empty(resource)
 
 
 def practitioner(user) -> dict:
@@ -184,15 +57,15 @@ def practitioner(user) -> dict:
         "name": [{"text": user.name}],
         "qualification": [{"code": {"text": user.specialty}}] if user.specialty else None,
     }
-    return _drop_empty(resource)
+    return drop_empty(resource)
 
 
 def related_person(grant, caregiver, patient_id) -> dict:
     """An active caregiver: who, how related, since when and (if set) until when. The id is
     the grant's: one person may be a caregiver of several patients."""
     relationship = {"text": grant.relationship}
-    if grant.relationship in _RELATIONSHIPS:
-        code = _RELATIONSHIPS[grant.relationship]
+    if grant.relationship in RELATIONSHIPS:
+        code = RELATIONSHIPS[grant.relationship]
         relationship["coding"] = [{"system": ROLE_CODE, "code": code}]
     resource = {
         "resourceType": "RelatedPerson",
@@ -202,9 +75,9 @@ def related_person(grant, caregiver, patient_id) -> dict:
         "patient": patient_ref(patient_id),
         "relationship": [relationship],
         "name": [{"text": caregiver.name}],
-        "period": _drop_empty({"start": instant(grant.activated_at), "end": day(grant.expires_on)}),
+        "period": drop_empty({"start": instant(grant.activated_at), "end": day(grant.expires_on)}),
     }
-    return _drop_empty(resource)
+    return drop_empty(resource)
 
 
 def care_team(patient_id, members: list, specialties: dict) -> dict:
@@ -214,11 +87,11 @@ def care_team(patient_id, members: list, specialties: dict) -> dict:
         roles = [{"text": member.role}]
         if specialties.get(member.provider):
             roles.append({"text": specialties[member.provider]})
-        period = _drop_empty(
+        period = drop_empty(
             {"start": instant(member.activated_at), "end": instant(member.ended_at)}
         )
         participants.append(
-            _drop_empty(
+            drop_empty(
                 {
                     "role": roles,
                     "member": reference("Practitioner", member.provider),
@@ -234,7 +107,7 @@ def care_team(patient_id, members: list, specialties: dict) -> dict:
         "subject": patient_ref(patient_id),
         "participant": participants,
     }
-    return _drop_empty(resource)
+    return drop_empty(resource)
 
 
 # --- the plan ------------------------------------------------------------------------------
@@ -266,7 +139,7 @@ def goal(agreement, item) -> dict:
         "resourceType": "Goal",
         "id": goal_id(agreement.pk, item.id),
         "identifier": identifier("goal", item.id),
-        "lifecycleStatus": _GOAL_STATUS[agreement.status],
+        "lifecycleStatus": GOAL_STATUS[agreement.status],
         "category": [{"text": item.kind}],
         "description": {"text": item.title},
         "subject": patient_ref(agreement.patient),
@@ -274,13 +147,13 @@ def goal(agreement, item) -> dict:
         "target": [target],
         "note": [{"text": f"Counted {per}."}] if per else None,
     }
-    return _drop_empty(resource)
+    return drop_empty(resource)
 
 
 def care_plan(agreement, completions: list) -> dict:
     """An agreement: goals referenced, check-ups as activities with the completions done
     under it as their outcomes."""
-    status, intent = _CAREPLAN_STATUS[agreement.status]
+    status, intent = CAREPLAN_STATUS[agreement.status]
     content = agreement.content
     activities = []
     for checkup in content.checkups:
@@ -293,10 +166,10 @@ def care_plan(agreement, completions: list) -> dict:
             "kind": "ServiceRequest",
             "code": checkup_concept(checkup.name, checkup.code),
             "status": "scheduled" if agreement.status == "active" else "not-started",
-            "scheduledTiming": _timing(checkup.interval),
+            "scheduledTiming": timing(checkup.interval),
             "description": f"{checkup.name}, every {checkup.interval}",
         }
-        activities.append(_drop_empty({"outcomeReference": outcomes, "detail": detail}))
+        activities.append(drop_empty({"outcomeReference": outcomes, "detail": detail}))
     conditions = ", ".join(content.conditions)
     resource = {
         "resourceType": "CarePlan",
@@ -307,14 +180,14 @@ def care_plan(agreement, completions: list) -> dict:
         "title": content.title,
         "description": f"Conditions: {conditions}." if conditions else None,
         "subject": patient_ref(agreement.patient),
-        "period": _drop_empty({"start": day(content.start_on)}),
+        "period": drop_empty({"start": day(content.start_on)}),
         "created": instant(agreement.created_at),
         "author": reference("Practitioner", agreement.author),
         "careTeam": [reference("CareTeam", agreement.patient)],
         "goal": [reference("Goal", goal_id(agreement.pk, g.id)) for g in content.goals],
         "activity": activities,
     }
-    return _drop_empty(resource)
+    return drop_empty(resource)
 
 
 # --- what happened -------------------------------------------------------------------------
@@ -356,7 +229,7 @@ def observation(entry: dict, performers: dict) -> dict:
         "interpretation": interpretation,
         "note": [{"text": entry["note"]}] if entry.get("note") else None,
     }
-    return _drop_empty(resource)
+    return drop_empty(resource)
 
 
 def procedure(completion, performer: dict | None) -> dict:
@@ -374,7 +247,7 @@ def procedure(completion, performer: dict | None) -> dict:
         "outcome": {"text": completion.result} if completion.result else None,
         "note": [{"text": completion.note}] if completion.note else None,
     }
-    return _drop_empty(resource)
+    return drop_empty(resource)
 
 
 def medication_statement(medication, informant) -> dict:
@@ -382,7 +255,7 @@ def medication_statement(medication, informant) -> dict:
     concept = {"text": medication.name}
     if medication.atc_code:
         concept["coding"] = [
-            _drop_empty(
+            drop_empty(
                 {"system": ATC, "code": medication.atc_code, "display": medication.ingredient}
             )
         ]
@@ -398,7 +271,7 @@ def medication_statement(medication, informant) -> dict:
         "statusReason": [{"text": medication.stop_reason}] if medication.stop_reason else None,
         "medicationCodeableConcept": concept,
         "subject": patient_ref(medication.patient),
-        "effectivePeriod": _drop_empty(
+        "effectivePeriod": drop_empty(
             {"start": day(medication.start_on), "end": day(medication.stop_on)}
         ),
         "dateAsserted": instant(medication.created_at),
@@ -406,7 +279,7 @@ def medication_statement(medication, informant) -> dict:
         "reasonCode": [{"text": medication.reason}] if medication.reason else None,
         "dosage": [dosage],
     }
-    return _drop_empty(resource)
+    return drop_empty(resource)
 
 
 def flag(alert, description: str) -> dict:
@@ -420,8 +293,8 @@ def flag(alert, description: str) -> dict:
         "category": [{"coding": [{"system": FLAG_CATEGORY, "code": "clinical"}]}],
         "code": {"text": description},
         "subject": patient_ref(alert.patient),
-        "period": _drop_empty(
+        "period": drop_empty(
             {"start": instant(alert.opened_at), "end": instant(alert.resolved_at)}
         ),
     }
-    return _drop_empty(resource)
+    return drop_empty(resource)

@@ -14,7 +14,7 @@ and the code; the patient and the reading's instant), so an export made twice na
 same resources.
 """
 
-from api.services.records.fhir import (
+from api.services.records.fhir_values import (
     LOINC,
     OBSERVATION_CATEGORY,
     UCUM,

@@ -24,9 +24,10 @@ from api.models.medication import Medication
 from api.models.message import Message
 from api.models.user import User
 from api.services.alerts import engine as alerts
+from api.services.alerts import verdicts
 from api.services.care import checkups
 from api.services.common import local_days
-from api.services.records import fhir, fhir_glucose
+from api.services.records import fhir, fhir_glucose, fhir_values
 from api.services.records.fhir_communication import communication
 from api.services.tracking import glucose, glucose_entries, logs
 
@@ -49,20 +50,20 @@ def performers(patient_id, account_ids, now: datetime) -> dict:
     """Account id → reference for whoever recorded something: the patient, a provider
     (Practitioner), or a caregiver whose grant is in force (RelatedPerson, by grant)."""
     ids = {i for i in account_ids if i is not None and i != patient_id}
-    found = {patient_id: fhir.patient_ref(patient_id)}
+    found = {patient_id: fhir_values.patient_ref(patient_id)}
     if not ids:
         return found
     people = {u.pk: u for u in User.objects(pk__in=list(ids)).only("role", "timezone")}
     for uid, user in people.items():
         if user.role == "provider":
-            found[uid] = fhir.reference("Practitioner", uid)
+            found[uid] = fhir_values.reference("Practitioner", uid)
     caregivers = [uid for uid in ids if uid not in found]
     if caregivers:
         patient = User.objects(pk=patient_id).only("timezone").first()
         today = local_days.today(now, patient.timezone if patient else "UTC")
         for grant in Grant.objects(patient=patient_id, status="active"):
             if grant.caregiver in caregivers and grant_in_force(grant, today):
-                found[grant.caregiver] = fhir.reference("RelatedPerson", grant.pk)
+                found[grant.caregiver] = fhir_values.reference("RelatedPerson", grant.pk)
     return found
 
 
@@ -188,7 +189,7 @@ def _flags(found_alerts) -> list[Found]:
     flags = []
     for alert in found_alerts:
         rule = rules.get(alert.rule)
-        what = alerts.describe(rule, alert.level) if rule else alert.measure
+        what = verdicts.describe(rule, alert.level) if rule else alert.measure
         resource = fhir.flag(alert, f"{alert.severity.title()} alert: {what}")
         changed = alert.resolved_at or alert.acknowledged_at or alert.opened_at
         flags.append(Found(alert.patient, resource, changed))

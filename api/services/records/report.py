@@ -22,6 +22,7 @@ from api.models.alert import Alert
 from api.models.log import LIVE
 from api.models.user import User
 from api.services.alerts import engine as alerts
+from api.services.alerts import verdicts
 from api.services.care import checkups, medications
 from api.services.common import local_days
 from api.services.tracking import adherence, logs, measures
@@ -187,7 +188,7 @@ def _alerts(patient_id) -> list[dict]:
             "severity": alert.severity,
             "status": alert.status,
             "opened_at": alert.opened_at,
-            "what": alerts.describe(rules[alert.rule], alert.level)
+            "what": verdicts.describe(rules[alert.rule], alert.level)
             if alert.rule in rules
             else alert.measure,
             "advice": alert.advice,
