@@ -136,6 +136,9 @@ class AdherenceSummary(me.Document):
     flags = me.MapField(me.BooleanField())
     # Open (unacknowledged) alerts by severity; `flags.open_alert` says whether any are.
     open_alerts = me.MapField(me.IntField())
+    # measure → the patient's alert rules as the logging path judges a reading against them
+    # (`summary.mirror_rules`): no rule read when no rule can change.
+    alert_rules = me.DictField()
     # The check-up schedule (check-ups own it): each active check-up's next due date.
     checkups_due = me.EmbeddedDocumentListField(ScheduledCheckup)
     next_checkup_due_on = me.StringField(max_length=10)

@@ -60,12 +60,22 @@ def alerts():
 # --- evaluation on the logging path ---------------------------------------------------------
 
 
-def evaluate(patient_id, changed: list[dict], change: str, *, now: datetime) -> dict | None:
+def evaluate(
+    patient_id, changed: list[dict], change: str, *, now: datetime, digest: dict | None = None
+) -> dict | None:
     """Bring the patient's alerts in line after entries were created, updated or deleted.
-    The summary after the last alert moved, or None when none did."""
+    The summary after the last alert moved, or None when none did.
+
+    `digest` is the summary's copy of the patient's rules (`summary.mirror_rules`), as the
+    write returned it: when it shows that no rule can change (the common case: readings in
+    range, no alert open), the rules are not read at all."""
     by_measure = defaultdict(list)
     for entry in changed:
         by_measure[entry["measure"]].append(entry)
+    if digest is not None:
+        copies = [r for measure in by_measure for r in digest.get(measure) or []]
+        if not any(_may_move(r, by_measure[r["measure"]], change) for r in copies):
+            return None
     # By (patient, measure) alone: the embedded server plans a third predicate as a scan.
     found = rules().find({"patient": patient_id, "measure": {"$in": list(by_measure)}})
     pending = defaultdict(list)
@@ -83,6 +93,15 @@ def evaluate(patient_id, changed: list[dict], change: str, *, now: datetime) -> 
         tz = by_measure[measure][0].get("tz")
         summary = settle(patient_id, measure, measure_rules, tz=tz, now=now) or summary
     return summary
+
+
+def _may_move(rule: dict, entries: list[dict], change: str) -> bool:
+    """Whether these entries may change the rule's alert, judged on the summary's copy."""
+    if not rule.get("enabled"):
+        return False
+    if rule["kind"] == "no_data":
+        return change != "deleted" and bool(rule.get("open_alert"))
+    return _worth_evaluating(rule, entries, change)
 
 
 def _worth_evaluating(rule: dict, entries: list[dict], change: str) -> bool:
@@ -211,8 +230,10 @@ def open_alert(rule: dict, *, level: str | None, readings: list[dict], now: date
         existing = alerts().find_one({"rule": rule["_id"], "active": True}, {"level": 1})
         if existing is not None:
             _point(rule["_id"], existing["_id"], existing.get("level"))
+            patient_summary.mirror_rules(rule["patient"])
         return None
     _point(rule["_id"], alert["_id"], level)
+    patient_summary.mirror_rules(rule["patient"])
     summary = _count(rule["patient"], {severity: 1})
     metrics.ALERTS_OPENED.labels(severity).inc()
     opened = {"alert_id": str(alert["_id"]), "severity": severity, "kind": rule["kind"]}
@@ -246,6 +267,7 @@ def escalate(rule: dict, *, readings: list[dict], now: datetime) -> dict | None:
     if before is None:
         return None
     rules().update_one({"_id": rule["_id"]}, {"$set": {"open_level": "red"}})
+    patient_summary.mirror_rules(rule["patient"])
     summary = None
     if before["status"] == "open":
         summary = _count(rule["patient"], {before["severity"]: -1, "urgent": 1})
@@ -273,6 +295,7 @@ def resolve(rule: dict, *, now: datetime, resolution: str) -> dict | None:
             "$set": {"check_at": CHECK_NOW if rule["kind"] == "no_data" else None},
         },
     )
+    patient_summary.mirror_rules(rule["patient"])
     if before is not None and before["status"] == "open":
         return _count(rule["patient"], {before["severity"]: -1})
     return None

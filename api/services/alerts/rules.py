@@ -23,6 +23,7 @@ from api.services.alerts import engine as alerts
 from api.services.care.agreement_templates import TEMPLATE_DIR
 from api.services.common.intervals import check_interval
 from api.services.tracking import measures
+from api.services.tracking import summary as patient_summary
 
 KIND_FIELDS = {
     "threshold": {"op", "value"},
@@ -135,6 +136,7 @@ def create(*, patient_id, data: dict, by, now: datetime) -> AlertRule:
     if rule.kind == "no_data":
         rule.check_at = alerts.CHECK_NOW
     rule.save(force_insert=True)
+    patient_summary.mirror_rules(patient_id)
     return rule
 
 
@@ -152,6 +154,7 @@ def change(*, patient_id, rule_id: str, data: dict, now: datetime):
         return_document=ReturnDocument.AFTER,
     )
     summary = _rejudge(updated, now)
+    patient_summary.mirror_rules(patient_id)
     return get(patient_id, rule_id), summary
 
 
@@ -184,6 +187,7 @@ def delete(*, patient_id, rule_id: str, now: datetime) -> dict | None:
     if rule.open_alert is not None:
         summary = alerts.resolve(raw, now=now, resolution="rule_removed")
     AlertRule.objects(pk=rule.pk).delete()
+    patient_summary.mirror_rules(patient_id)
     return summary
 
 
@@ -234,4 +238,6 @@ def create_defaults(patient_id, template_id: str, *, now: datetime) -> int:
         except DuplicateKeyError:
             continue
         created += 1
+    if created:
+        patient_summary.mirror_rules(patient_id)
     return created

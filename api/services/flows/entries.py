@@ -46,7 +46,11 @@ def after_write(written: logs.Written) -> dict:
         return summary
     # The write's own clock: every changed entry carries it.
     alerted = alerts.evaluate(
-        written.patient_id, written.entries, written.change, now=written.entries[0]["changed_at"]
+        written.patient_id,
+        written.entries,
+        written.change,
+        now=written.entries[0]["changed_at"],
+        digest=summary.get("alert_rules"),
     )
     summary = alerted or summary
     if written.refreshed or alerted is not None:
