@@ -11,6 +11,7 @@ the permission the route needs gets 403. Every access by someone other than the 
 written to the patient's access log.
 """
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -18,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from flask import request
+from flask import g, request
+from flask_jwt_extended import verify_jwt_in_request
 
 from api.auth import Caller, caller
 from api.clock import utcnow
@@ -264,3 +266,33 @@ def uploader_scope(api_secret_sha1: str | None) -> UploaderScope:
     if found is None:
         raise Unauthorized("Invalid/Missing")
     return UploaderScope(found)
+
+
+def authenticated(*roles: str, refresh: bool = False):
+    """Require a valid, unrevoked token; with `roles`, a caller of one of them (else 403).
+
+    On a patient-scoped route (`{pid}`), a caller with no relation to that patient is turned
+    away with 404 here, before anything else about the request is looked at.
+    """
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            verify_jwt_in_request(refresh=refresh)
+            who = caller()
+            g.caller_id = str(who.id)
+            if who.role == CLIENT_ROLE:
+                raise Unauthorized(
+                    "A clinic system client's token is for the FHIR API only.",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            if roles and who.role not in roles:
+                raise Forbidden(f"This action is for {' or '.join(roles)} accounts.")
+            if "pid" in kwargs:
+                admit(kwargs["pid"])
+            return view(*args, **kwargs)
+
+        wrapper._carepact_auth = True
+        return wrapper
+
+    return decorate

@@ -4,14 +4,12 @@ Role and token family travel in the token, so most requests never load the user 
 the one database read every request pays is the revocation check.
 """
 
-import functools
 from dataclasses import dataclass
 
 from bson import ObjectId
-from flask import g
-from flask_jwt_extended import get_jwt, verify_jwt_in_request
+from flask_jwt_extended import get_jwt
 
-from api.errors import Forbidden, Unauthorized, problem
+from api.errors import problem
 from api.extensions import jwt
 from api.services.clinic.api_clients import CLIENT_ROLE
 from api.services.identity import tokens
@@ -41,38 +39,6 @@ def caller() -> Caller:
         jti=claims["jti"],
         clinic=ObjectId(clinic) if clinic else None,
     )
-
-
-def authenticated(*roles: str, refresh: bool = False):
-    """Require a valid, unrevoked token; with `roles`, a caller of one of them (else 403).
-
-    On a patient-scoped route (`{pid}`), a caller with no relation to that patient is turned
-    away with 404 here, before anything else about the request is looked at.
-    """
-
-    def decorate(view):
-        @functools.wraps(view)
-        def wrapper(*args, **kwargs):
-            verify_jwt_in_request(refresh=refresh)
-            who = caller()
-            g.caller_id = str(who.id)
-            if who.role == CLIENT_ROLE:
-                raise Unauthorized(
-                    "A clinic system client's token is for the FHIR API only.",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            if roles and who.role not in roles:
-                raise Forbidden(f"This action is for {' or '.join(roles)} accounts.")
-            if "pid" in kwargs:
-                from api.access import admit  # api.access builds on this module
-
-                admit(kwargs["pid"])
-            return view(*args, **kwargs)
-
-        wrapper._carepact_auth = True
-        return wrapper
-
-    return decorate
 
 
 @jwt.token_in_blocklist_loader

@@ -1,7 +1,6 @@
 """Adherence in the patient's own days, read from rollups."""
 
-from api.access import Need, patient_scope
-from api.auth import authenticated
+from api.access import Need, authenticated, patient_scope
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.adherence import AdherenceQuerySchema, AdherenceSchema

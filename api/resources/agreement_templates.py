@@ -2,7 +2,8 @@
 
 from flask.views import MethodView
 
-from api.auth import authenticated, caller
+from api.access import authenticated
+from api.auth import caller
 from api.clock import utcnow
 from api.errors import PROBLEM_JSON
 from api.extensions import Blueprint

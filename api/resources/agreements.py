@@ -10,8 +10,7 @@ from flask import current_app, request
 from flask.views import MethodView
 from werkzeug.http import quote_etag
 
-from api.access import Need, patient_scope
-from api.auth import authenticated
+from api.access import Need, authenticated, patient_scope
 from api.clock import utcnow
 from api.errors import PROBLEM_JSON, PreconditionRequired
 from api.extensions import Blueprint

@@ -2,8 +2,8 @@
 
 from flask.views import MethodView
 
-from api.access import Need, patient_scope
-from api.auth import authenticated, caller
+from api.access import Need, authenticated, patient_scope
+from api.auth import caller
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.alerts import (

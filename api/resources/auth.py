@@ -3,7 +3,7 @@
 from flask import current_app, request
 from flask_jwt_extended import get_jwt
 
-from api.auth import authenticated
+from api.access import authenticated
 from api.clock import utcnow
 from api.extensions import Blueprint, limiter
 from api.schemas.accounts import LoginSchema, ProfileSchema, RegisterSchema, TokenPairSchema

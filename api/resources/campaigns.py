@@ -1,6 +1,7 @@
 """Outreach campaigns: a clinic's providers target a cohort; the worker delivers."""
 
-from api.auth import authenticated, caller
+from api.access import authenticated
+from api.auth import caller
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.campaigns import (

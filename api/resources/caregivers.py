@@ -3,8 +3,8 @@
 from flask import current_app
 from flask.views import MethodView
 
-from api.access import Need, patient_scope
-from api.auth import authenticated, caller
+from api.access import Need, authenticated, patient_scope
+from api.auth import caller
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.caregivers import (

@@ -3,8 +3,7 @@ guard), and every test done across the care team."""
 
 from flask.views import MethodView
 
-from api.access import Need, patient_scope
-from api.auth import authenticated
+from api.access import Need, authenticated, patient_scope
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.checkups import (

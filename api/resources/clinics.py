@@ -1,6 +1,7 @@
 """Clinics: admins create them and place providers; a clinic's providers can read it."""
 
-from api.auth import authenticated, caller
+from api.access import authenticated
+from api.auth import caller
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.clinics import (

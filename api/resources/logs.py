@@ -4,8 +4,7 @@ from flask import jsonify
 from flask.views import MethodView
 from marshmallow import ValidationError
 
-from api.access import Need, patient_scope
-from api.auth import authenticated
+from api.access import Need, authenticated, patient_scope
 from api.clock import utcnow
 from api.errors import ValidationFailed, flatten_errors
 from api.extensions import Blueprint

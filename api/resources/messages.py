@@ -2,8 +2,7 @@
 
 from flask.views import MethodView
 
-from api.access import Need, patient_scope
-from api.auth import authenticated
+from api.access import Need, authenticated, patient_scope
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.messages import MessageCreateSchema, MessageSchema

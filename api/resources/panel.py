@@ -1,7 +1,7 @@
 """The provider panel."""
 
-from api.access import Need, patient_scope
-from api.auth import authenticated, caller
+from api.access import Need, authenticated, patient_scope
+from api.auth import caller
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.models.user import User

@@ -2,7 +2,8 @@
 
 from flask import current_app
 
-from api.auth import authenticated, caller
+from api.access import authenticated
+from api.auth import caller
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.patients import ChildCreateSchema, PatientRecordSchema

@@ -2,7 +2,8 @@
 
 from flask import Response
 
-from api.auth import authenticated, caller
+from api.access import authenticated
+from api.auth import caller
 from api.clock import utcnow
 from api.extensions import Blueprint
 from api.schemas.population import PopulationQuerySchema, PopulationSchema

@@ -1,6 +1,6 @@
 """Provider accounts: created by an admin, listed for referrals."""
 
-from api.auth import authenticated
+from api.access import authenticated
 from api.extensions import Blueprint
 from api.models.user import User
 from api.schemas.accounts import ProviderCreateSchema, ProviderQuerySchema, ProviderSchema
