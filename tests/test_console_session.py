@@ -144,3 +144,33 @@ def test_reviewed_api_route_and_the_panel(client, factory):
     assert stranger.status_code == 404
     patient_self = client.post("/api/v1/patients/me/reviewed", headers=factory.headers(patient))
     assert patient_self.status_code == 403
+
+
+def test_an_expired_page_load_renews_from_the_refresh_cookie_once(client, factory, app):
+    from datetime import timedelta
+
+    from flask_jwt_extended import create_access_token
+
+    provider = factory.provider()
+    sign_in(client, provider)
+    with app.test_request_context():
+        expired = create_access_token(
+            str(provider.pk),
+            additional_claims={"role": "provider", "fam": "x", "iat_ms": 0},
+            expires_delta=timedelta(seconds=-5),
+        )
+    client.set_cookie("access_token_cookie", expired, path="/console/")
+    renewed = client.get("/console/?view=low_adherence", base_url=SECURE)
+    assert renewed.status_code == 303
+    assert renewed.headers["Location"] == "/console/?view=low_adherence"
+    assert any(c.startswith("access_token_cookie=") for c in renewed.headers.getlist("Set-Cookie"))
+    assert client.get("/console/?view=low_adherence", base_url=SECURE).status_code == 200
+    # The refresh token was spent: an expired access token with it again means sign-in.
+    spent = client.get_cookie("refresh_token_cookie", path="/console/").value
+    client.set_cookie("access_token_cookie", expired, path="/console/")
+    client.set_cookie("refresh_token_cookie", spent, path="/console/")
+    client.get("/console/", base_url=SECURE)
+    client.set_cookie("access_token_cookie", expired, path="/console/")
+    client.set_cookie("refresh_token_cookie", spent, path="/console/")
+    again = client.get("/console/", base_url=SECURE)
+    assert again.status_code == 303 and again.headers["Location"].startswith("/console/login")
