@@ -202,6 +202,7 @@ def main() -> bool:
             commands = common.counter.total
             assert counts == {"delivered": DUE, "slices": 1}, counts
             assert db.notifications.count_documents({}) == DUE
+            assert db.outbox.count_documents({}) == 0  # no devices: no outbox writes
 
     ratio = figure / floor
     idle_ratio = idle_large / idle_small

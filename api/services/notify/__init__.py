@@ -1,1 +1,1 @@
-"""Telling people: the inbox, devices and push channels."""
+"""Telling people: the inbox, devices, the outbox, push channels and mail."""
