@@ -51,14 +51,14 @@ def patient(mongo, first_name: str) -> dict:
     return mongo.users.find_one({"name": {"$regex": f"^{first_name} "}, "role": "patient"})
 
 
-COUNTERS = ("count", "total", "out")
+COUNTERS = ("count", "total", "out", "met")
 
 
 def adherence_state(mongo) -> tuple[dict, dict]:
-    # A counter at zero (CGM wear marking a day with nothing logged) reads as no counter.
+    # A counter at zero, or `met` false, reads as none (a day closed with nothing logged).
     rollups = {
         doc["_id"]: {
-            key: {k: v for k, v in period.items() if k not in COUNTERS or v != 0}
+            key: {k: v for k, v in period.items() if v not in (0, False) or k not in COUNTERS}
             for key, period in doc["p"].items()
         }
         for doc in mongo.adherence_rollups.find()

@@ -32,6 +32,7 @@ from api.models.agreement import Agreement
 from api.models.education import EducationItem
 from api.services.care import agreement_templates, education
 from api.services.flows import alerts as alert_flow
+from api.services.flows import days
 from api.services.tracking import logs
 
 __all__ = ["DEMO_ACCOUNTS", "DEMO_PASSWORD", "FULL_PATIENTS", "seed"]
@@ -53,6 +54,9 @@ def _write_history(person, patient, author: logs.Author, *, today, now) -> None:
         )
     items.sort(key=lambda item: item["occurred_at"])
     care.write_history(author, items, now=now)
+    # The agreements were accepted on past dates, which their check-up statuses were judged
+    # on: close yesterday as the nightly job does, which judges them today.
+    days.close_day(patient, today - timedelta(days=1), now=now)
 
 
 def seed(*, patients: int = FULL_PATIENTS) -> list[str]:
