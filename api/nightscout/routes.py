@@ -30,6 +30,25 @@ blp.register_error_handler(wire.ApiError, wire.handle_api_error)
 blp.register_error_handler(wire.HTTPException, wire.handle_http_error)
 
 VERSION = "15.0.2"
+
+# Nightscout's clients read errors in Nightscout's own shape, so they are documented as such.
+_ERROR_BODY = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "integer"},
+        "message": {"type": "string"},
+        "description": {"type": "string"},
+    },
+}
+nightscout_errors = blp.doc(
+    responses={
+        str(code): {
+            "description": "An error in Nightscout's shape.",
+            "content": {"application/json": {"schema": _ERROR_BODY}},
+        }
+        for code in (400, 401, 404, 405, 406, 413, 415, 422, 429, 503)
+    }
+)
 OPS = {"$gte": 0, "$gt": 1, "$lte": 0, "$lt": -1}
 
 
@@ -67,6 +86,7 @@ def _refused(patient_id, index: int, item, errors: dict) -> dict:
 
 @blp.route("/status.json", methods=["GET"])
 @blp.route("/status", methods=["GET"])
+@nightscout_errors
 def status():
     """Nightscout's server status (uploaders check it when set up)."""
     now = utcnow()
@@ -88,6 +108,7 @@ def status():
 
 
 @blp.route("/verifyauth", methods=["GET"])
+@nightscout_errors
 def verify_auth():
     """Whether the key is accepted (401 otherwise)."""
     _scope(utcnow())
@@ -96,6 +117,7 @@ def verify_auth():
 
 
 @blp.route("/experiments/test", methods=["GET"])
+@nightscout_errors
 def experiments_test():
     """xDrip+'s authentication check."""
     _scope(utcnow())
@@ -190,6 +212,7 @@ def _get_entries(kinds: tuple[str, ...], default_count: int):
 
 @blp.route("/entries", methods=["GET", "POST"])
 @blp.route("/entries.json", methods=["GET", "POST"])
+@nightscout_errors
 def entries():
     """POST: an entry or an array of `sgv`, `mbg`, `cal` entries (gzip accepted). GET: the
     newest first; `count` (default 10), `find[date][$gte|$gt|$lte|$lt]` (ms) or
@@ -201,6 +224,7 @@ def entries():
 
 @blp.route("/entries/sgv.json", methods=["GET"])
 @blp.route("/entries/sgv", methods=["GET"])
+@nightscout_errors
 def sgv_entries():
     """Sensor glucose values only, newest first (same filters as `entries.json`)."""
     return _get_entries(("sgv",), glucose_entries.DEFAULT_COUNT)
@@ -208,6 +232,7 @@ def sgv_entries():
 
 @blp.route("/entries/current.json", methods=["GET"])
 @blp.route("/entries/current", methods=["GET"])
+@nightscout_errors
 def current_entry():
     """The newest sensor glucose value."""
     return _get_entries(("sgv",), 1)
@@ -237,6 +262,7 @@ def _post_treatments():
 
 @blp.route("/treatments", methods=["GET", "POST"])
 @blp.route("/treatments.json", methods=["GET", "POST"])
+@nightscout_errors
 def treatments_route():
     """POST: a treatment or an array (`eventType`, `created_at`, `carbs`, `insulin`, `notes`);
     carbohydrates count toward the carbohydrate goal. GET: newest first, `count`,
@@ -269,6 +295,7 @@ def _battery(item) -> int | None:
 
 @blp.route("/devicestatus", methods=["POST"])
 @blp.route("/devicestatus.json", methods=["POST"])
+@nightscout_errors
 def device_status():
     """A device status or an array: the uploader's battery (`uploader.battery`, %) is kept."""
     now = utcnow()
