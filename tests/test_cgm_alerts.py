@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.services.alerts import engine
+from api.services.flows import alerts as alert_flow
 from api.services.tracking import cgm_traces
 from tests.test_nightscout_uploads import make_uploader, ms, ns
 
@@ -121,8 +121,8 @@ def test_stale_data_alarm(app, client, setting, mongo):
     add_rule(client, patient, provider, severity="warning", **stale)
     last = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=45)
     send(client, uploader, last, [110])
-    assert engine.check_no_data(now=last + timedelta(minutes=29))["alerts_opened"] == 0
-    assert engine.check_no_data(now=last + timedelta(minutes=31))["alerts_opened"] == 1
+    assert alert_flow.check_no_data(now=last + timedelta(minutes=29))["alerts_opened"] == 0
+    assert alert_flow.check_no_data(now=last + timedelta(minutes=31))["alerts_opened"] == 1
     [alert] = alerts_of(mongo, patient, "open")
     assert alert["kind"] == "no_data"
     send(client, uploader, last + timedelta(minutes=40), [112])

@@ -99,7 +99,8 @@ def test_panel_filter_and_summary_after_an_upload(client, factory, mongo):
 
 
 def test_population_counts_cgm_flags_and_a_rebuild_agrees(client, factory, mongo):
-    from api.services.clinic import population
+    from api.services.clinic import population_rebuild
+    from api.services.flows import derived
     from tests.test_population import join as join_clinic
     from tests.test_population import make_clinic, normalised
 
@@ -110,7 +111,8 @@ def test_population_counts_cgm_flags_and_a_rebuild_agrees(client, factory, mongo
         join_clinic(client, factory, provider, patient)
     today = datetime.now(ZoneInfo(TZ)).date()
     store_days(wearer.pk, today - timedelta(days=13), 14, day_values({45: 10, 150: 278}))
-    glucose_flags.refresh(wearer.pk, TZ, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    derived.summary_moved(wearer.pk, glucose_flags.refresh(wearer.pk, TZ, now=now), now=now)
     shown = client.get(
         f"/api/v1/clinics/{cid}/population", headers=factory.headers(provider)
     ).get_json()["current"]["cgm_flags"]
@@ -122,5 +124,5 @@ def test_population_counts_cgm_flags_and_a_rebuild_agrees(client, factory, mongo
         "low_wear": 0,
     }
     kept = normalised(mongo, cid)
-    population.rebuild(cid, now=datetime.now(UTC))
+    population_rebuild.rebuild(cid, now=datetime.now(UTC))
     assert normalised(mongo, cid) == kept
