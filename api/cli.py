@@ -15,11 +15,18 @@ from api.services.identity import accounts
 @click.command("create-user")
 @click.option("--role", required=True, type=click.Choice(["admin", "provider", "patient"]))
 @click.option("--email", required=True)
-@click.option("--password", required=True)
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Asked for when left out (so it stays out of the shell history and `ps`).",
+)
 @click.option("--name", required=True)
 @click.option("--specialty", default=None, help="Required for providers, e.g. 'primary care'.")
 def create_user_command(role, email, password, name, specialty):
-    """Create an account and print its id (the first admin comes from here)."""
+    """Create an account and print its id: the first admin comes from here
+    (`flask --app wsgi create-user --role admin --email ... --name ...`, password prompted)."""
     data = {"role": role, "email": email, "password": password, "name": name}
     if specialty is not None:
         data["specialty"] = specialty

@@ -390,3 +390,30 @@ def test_a_second_app_on_the_same_database_applies_the_same_rule(app_config, wor
     url = f"/api/v1/patients/{world.patient.pk}/care-team"
     assert other.get(url, headers=world.headers(world.stranger)).status_code == 404
     assert other.get(url, headers=world.headers(world.pcp)).status_code == 200
+
+
+ACCOUNT_ROUTES = {
+    # The account routes are for people who cannot sign in yet: no token needed.
+    ("/api/v1/auth/register", "POST"): None,
+    ("/api/v1/auth/verify-email", "POST"): None,
+    ("/api/v1/auth/password-reset", "POST"): None,
+    ("/api/v1/auth/password-reset/confirm", "POST"): None,
+    ("/api/v1/auth/login", "POST"): None,
+    # Creating a provider (who is mailed a set-up code) is for admins only.
+    ("/api/v1/admin/providers", "POST"): "admin",
+}
+
+
+def test_the_account_routes_admit_whom_they_should(world):
+    served = {(r.rule, m) for r in world.app.url_map.iter_rules() for m in r.methods}
+    failures = []
+    for (rule, method), role in ACCOUNT_ROUTES.items():
+        assert (rule, method) in served, rule
+        for user in (None, world.patient, world.pcp, world.admin):
+            headers = world.headers(user) if user else {}
+            status = world.client.open(rule, method=method, json={}, headers=headers).status_code
+            allowed = role is None or (user is not None and user.role == role)
+            expected = {422} if allowed else ({401} if user is None else {403})
+            if status not in expected:
+                failures.append(f"{method} {rule} as {user.role if user else 'nobody'}: {status}")
+    assert failures == [], "\n".join(failures)

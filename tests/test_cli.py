@@ -18,11 +18,12 @@ FLASK = ROOT / ".venv" / "bin" / "flask"
 def flask_cli(mongo_uri):
     env = {**os.environ, "MONGODB_URI": mongo_uri, "CAREPACT_ENV": "test"}
 
-    def run(*args: str) -> subprocess.CompletedProcess:
+    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(  # noqa: S603 - the project's own CLI, with arguments from tests
             [str(FLASK), "--app", "wsgi", *args],
             cwd=ROOT,
             env=env,
+            input=input,
             capture_output=True,
             text=True,
             timeout=120,
@@ -53,15 +54,22 @@ class TestCreateUser:
         assert login.status_code == 200
         response = client.post(
             "/api/v1/admin/providers",
-            json={
-                "email": "doc@example.org",
-                "password": "doc password",
-                "name": "Dr. Doc",
-                "specialty": "pulmonology",
-            },
+            json={"email": "doc@example.org", "name": "Dr. Doc", "specialty": "pulmonology"},
             headers={"Authorization": f"Bearer {login.get_json()['access_token']}"},
         )
         assert response.status_code == 201
+
+    def test_the_password_may_come_from_a_prompt_and_common_ones_are_refused(
+        self, flask_cli, mongo, client
+    ):
+        args = ["--role", "admin", "--email", "root@example.org", "--name", "Root"]
+        common = flask_cli("create-user", *args, input="password123\npassword123\n")
+        assert common.returncode != 0 and "common" in common.stderr
+        result = flask_cli("create-user", *args, input="a secret of mine\na secret of mine\n")
+        assert result.returncode == 0, result.stderr
+        assert "a secret of mine" not in result.stdout
+        login = {"email": "root@example.org", "password": "a secret of mine"}
+        assert client.post("/api/v1/auth/login", json=login).status_code == 200
 
     def test_a_provider_with_a_specialty(self, flask_cli, mongo):
         result = create_user(flask_cli, role="provider", specialty="Endocrinology")

@@ -27,6 +27,8 @@ class User(TimestampedDocument):
     outreach_opt_out = me.BooleanField(default=False)
     birth_date = me.DateField()
     created_by = me.ObjectIdField()
+    # Someone tried to sign up with this address (its owner was mailed a notice).
+    signup_attempted_at = me.DateTimeField()
 
     meta = {
         "collection": "users",

@@ -1,17 +1,28 @@
-"""Sign-up, sign-in, token refresh and sign-out."""
+"""Sign-up with a mailed code, sign-in, password reset, token refresh and sign-out."""
 
-from flask import current_app, request
+from flask import request
 from flask_jwt_extended import get_jwt
 
 from api.access import authenticated
 from api.clock import utcnow
 from api.extensions import Blueprint, limiter
-from api.schemas.accounts import LoginSchema, ProfileSchema, RegisterSchema, TokenPairSchema
+from api.rate_limits import per_address, setting, when_status
+from api.schemas.accounts import (
+    AcceptedSchema,
+    LoginSchema,
+    RegisterSchema,
+    ResetConfirmSchema,
+    ResetRequestSchema,
+    TokenPairSchema,
+    VerifiedSchema,
+    VerifyEmailSchema,
+)
 from api.services.flows import memberships
-from api.services.identity import sessions
+from api.services.identity import recovery, sessions, signup, tokens
 from api.services.identity.accounts import normalise_email
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens.")
+ACCEPTED = {"detail": "If the address can be used, a mail with the next step is on its way."}
 
 
 def _login_account_address_key() -> str:
@@ -22,39 +33,79 @@ def _login_account_address_key() -> str:
     return f"login-account:{account}:{request.remote_addr or '-'}"
 
 
-def _login_address_key() -> str:
-    return "login-address:" + (request.remote_addr or "-")
-
-
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _login_address_limit() -> str:
-    return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"]
-
-
-def _failed(response) -> bool:
-    return response.status_code == 401
-
-
 @blp.route("/register", methods=["POST"])
 @blp.doc(security=[])
+@limiter.limit(setting("REGISTER_RATE_LIMIT"), key_func=per_address("register"))
 @blp.arguments(RegisterSchema)
-@blp.response(201, ProfileSchema)
-@blp.alt_response(409, description="An account with this email already exists.")
+@blp.response(202, AcceptedSchema)
+@blp.alt_response(429, description="Too many sign-ups from this address; see Retry-After.")
 def register(data):
-    """Patient sign-up; with `invite_code`, also join that provider's care team."""
-    return memberships.register_patient(now=utcnow(), **data)
+    """Patient sign-up: 202 whatever the address; the mail carries a code (24 hours) for
+    `POST /auth/verify-email`, or tells an address's owner that someone tried it."""
+    signup.register(**data, now=utcnow())
+    return ACCEPTED
+
+
+@blp.route("/verify-email", methods=["POST"])
+@blp.doc(security=[])
+@limiter.limit(
+    setting("CODE_RATE_LIMIT"), key_func=per_address("account-code"), deduct_when=when_status(422)
+)
+@blp.arguments(VerifyEmailSchema)
+@blp.response(200, VerifiedSchema)
+@blp.alt_response(422, description="The code is wrong, expired, used or tried five times.")
+@blp.alt_response(429, description="Too many wrong codes from this address.")
+def verify_email(data):
+    """Activate the account with the mailed code; signs in (the token pair)."""
+    user, joined = memberships.verify_email(**data, now=utcnow())
+    return {**tokens.issue_pair(user), "user_id": str(user.pk), "care_team_joined": joined}
+
+
+@blp.route("/password-reset", methods=["POST"])
+@blp.doc(security=[])
+@limiter.limit(setting("PASSWORD_RESET_RATE_LIMIT"), key_func=per_address("password-reset"))
+@blp.arguments(ResetRequestSchema)
+@blp.response(202, AcceptedSchema)
+@blp.alt_response(429, description="Too many requests from this address.")
+def request_password_reset(data):
+    """202 whatever the address; an account's owner is mailed a code valid 30 minutes."""
+    recovery.request_reset(**data, now=utcnow())
+    return ACCEPTED
+
+
+@blp.route("/password-reset/confirm", methods=["POST"])
+@blp.doc(security=[])
+@limiter.limit(
+    setting("CODE_RATE_LIMIT"), key_func=per_address("account-code"), deduct_when=when_status(422)
+)
+@blp.arguments(ResetConfirmSchema)
+@blp.response(204)
+@blp.alt_response(422, description="The code is wrong, expired, used or tried five times.")
+@blp.alt_response(429, description="Too many wrong codes from this address.")
+def confirm_password_reset(data):
+    """Set a new password with the mailed code (also a new provider's first password);
+    every token of the account is revoked."""
+    recovery.confirm_reset(**data, now=utcnow())
 
 
 @blp.route("/login", methods=["POST"])
 @blp.doc(security=[])
-@limiter.limit(_login_limit, key_func=_login_account_address_key, deduct_when=_failed)
-@limiter.limit(_login_address_limit, key_func=_login_address_key, deduct_when=_failed)
+@limiter.limit(
+    setting("LOGIN_RATE_LIMIT"),
+    key_func=_login_account_address_key,
+    deduct_when=when_status(401),
+)
+@limiter.limit(
+    setting("LOGIN_ADDRESS_RATE_LIMIT"),
+    key_func=per_address("login-address"),
+    deduct_when=when_status(401),
+)
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, description="The email or password is not correct.")
+@blp.alt_response(
+    403, description="The password is right but the email is not verified yet (`step`)."
+)
 @blp.alt_response(
     429,
     description="Too many failed attempts from this address, or for this account from "

@@ -1,10 +1,11 @@
 """Provider accounts: created by an admin, listed for referrals."""
 
 from api.access import authenticated
+from api.clock import utcnow
 from api.extensions import Blueprint
 from api.models.user import User
 from api.schemas.accounts import ProviderCreateSchema, ProviderQuerySchema, ProviderSchema
-from api.services.identity.accounts import create_user
+from api.services.identity import recovery
 
 blp = Blueprint("providers", __name__, url_prefix="/api/v1", description="Providers.")
 
@@ -15,8 +16,9 @@ blp = Blueprint("providers", __name__, url_prefix="/api/v1", description="Provid
 @blp.response(201, ProviderSchema)
 @blp.alt_response(409, description="An account with this email already exists.")
 def create_provider(data):
-    """Create a provider account (admins only)."""
-    return create_user(role="provider", **data)
+    """Create a provider account (admins only); the provider is mailed a code (72 hours) to
+    choose their own password at `POST /auth/password-reset/confirm`."""
+    return recovery.create_provider(**data, now=utcnow())
 
 
 @blp.route("/providers", methods=["GET"])

@@ -7,6 +7,7 @@ from marshmallow import validate
 
 from api.models.user import GLUCOSE_UNITS, ROLES
 from api.schemas.base import LocalTime, Schema, UtcDateTime
+from api.services.identity.common_passwords import is_common
 
 PASSWORD_MIN, PASSWORD_MAX = 10, 128
 _ZONES = available_timezones()
@@ -33,11 +34,21 @@ def email_field(**kwargs):
     return EmailAddress(validate=validate.Length(max=254), **kwargs)
 
 
+def not_common(password: str) -> None:
+    if is_common(password):
+        raise ma.ValidationError(
+            "This password is one of the most common ones; choose something less guessable."
+        )
+
+
 def password_field(**kwargs):
     return ma.fields.String(
-        validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX),
+        validate=[validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX), not_common],
         load_only=True,
-        metadata={"description": f"At least {PASSWORD_MIN} characters."},
+        metadata={
+            "description": f"At least {PASSWORD_MIN} characters, and not one of the 30,000 "
+            "most common passwords."
+        },
         **kwargs,
     )
 
@@ -117,6 +128,43 @@ class TokenPairSchema(Schema):
     expires_in = ma.fields.Integer(required=True, metadata={"description": "seconds"})
 
 
+class VerifiedSchema(TokenPairSchema):
+    user_id = ma.fields.String(required=True)
+    care_team_joined = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "Whether the sign-up's invite code joined a care team."},
+    )
+
+
+def code_field(**kwargs):
+    return TrimmedString(
+        validate=validate.Length(min=4, max=16),
+        metadata={"example": "482913", "description": "The code from the mail."},
+        **kwargs,
+    )
+
+
+class VerifyEmailSchema(Schema):
+    email = ma.fields.String(required=True, validate=validate.Length(min=1, max=254))
+    code = code_field(required=True)
+
+
+class ResetRequestSchema(Schema):
+    email = email_field(required=True)
+
+
+class ResetConfirmSchema(Schema):
+    email = ma.fields.String(required=True, validate=validate.Length(min=1, max=254))
+    code = code_field(required=True)
+    new_password = password_field(required=True)
+
+
+class AcceptedSchema(Schema):
+    detail = ma.fields.String(
+        metadata={"example": "If the address can be used, a mail with the next step is on its way."}
+    )
+
+
 class PasswordChangeSchema(Schema):
     current_password = ma.fields.String(
         required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX)
@@ -126,7 +174,6 @@ class PasswordChangeSchema(Schema):
 
 class ProviderCreateSchema(Schema):
     email = email_field(required=True)
-    password = password_field(required=True)
     name = name_field(required=True)
     specialty = specialty_field(required=True)
 

@@ -12,6 +12,14 @@ def new_code() -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
 
 
+SHORT_LENGTH = 6
+
+
+def new_short_code() -> str:
+    """Six digits, for a code read in a mail and typed on a phone's number pad."""
+    return f"{secrets.randbelow(10**SHORT_LENGTH):0{SHORT_LENGTH}d}"
+
+
 def code_hash(code: str) -> str:
     normalised = code.strip().upper().replace("-", "").replace(" ", "")
     return hashlib.sha256(normalised.encode()).hexdigest()

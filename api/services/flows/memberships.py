@@ -12,7 +12,7 @@ from api.models.care_team import CareTeamMember
 from api.models.user import User
 from api.services.care import care_team
 from api.services.clinic import panel, population
-from api.services.identity import accounts, children
+from api.services.identity import children, signup
 
 
 def membership_changed(member: CareTeamMember, *, now: datetime) -> None:
@@ -34,12 +34,13 @@ def join_with_code(patient: User, code: str, *, now: datetime) -> CareTeamMember
     return member
 
 
-def register_patient(*, now: datetime, **fields) -> User:
-    """Patient sign-up; a valid invite code also joins that provider's care team."""
-    user, joined = accounts.register_patient(now=now, **fields)
+def verify_email(*, email: str, code: str, now: datetime) -> tuple[User, bool]:
+    """The account created by its mailed sign-up code; with the sign-up's invite code it
+    also joined that provider's care team: (user, joined?)."""
+    user, joined = signup.verify_email(email=email, code=code, now=now)
     if joined is not None:
         membership_changed(joined, now=now)
-    return user
+    return user, joined is not None
 
 
 def create_child(provider_id, *, now: datetime, **fields) -> User:

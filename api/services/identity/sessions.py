@@ -5,9 +5,9 @@ from datetime import datetime
 from bson import ObjectId
 
 from api.clock import utcnow
-from api.errors import Unauthorized, ValidationFailed
+from api.errors import Forbidden, Unauthorized, ValidationFailed
 from api.models.user import User
-from api.services.identity import accounts, login_throttle, tokens
+from api.services.identity import accounts, login_throttle, signup, tokens
 from api.services.identity.passwords import hash_password, verify_password
 
 INVALID_LOGIN = "The email or password is not correct."
@@ -22,10 +22,18 @@ def login(*, email: str, password: str, now: datetime | None = None) -> dict:
     account = accounts.normalise_email(email)
     login_throttle.check(account, now)
     user = accounts.find_by_email(email)
-    if not verify_password(user.password_hash if user else None, password) or user is None:
+    registration = signup.pending(email) if user is None else None
+    stored = user.password_hash if user else registration.password_hash if registration else None
+    if not verify_password(stored, password) or (user is None and registration is None):
         login_throttle.failed(account, now)
         raise Unauthorized(INVALID_LOGIN)
     login_throttle.succeeded(account)
+    if user is None:
+        raise Forbidden(
+            "Verify your email address first: enter the code we mailed you "
+            "(POST /api/v1/auth/verify-email).",
+            step="verify-email",
+        )
     return tokens.issue_pair(user)
 
 
