@@ -105,14 +105,9 @@ def main() -> int:
                 raise RuntimeError(f"`flask --app wsgi {command}` failed")
         supervisor.spawn(
             "api",
-            [
-                str(BIN / "gunicorn"),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                env.get("WEB_CONCURRENCY", "2"),
-                "wsgi:app",
-            ],
+            # gunicorn.conf.py: threaded workers, timeouts, no gunicorn `Server` header;
+            # it binds 127.0.0.1:$PORT and runs $WEB_CONCURRENCY workers.
+            [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
             env,
         )
         supervisor.spawn("jobs", [sys.executable, "-m", "jobs"], env)

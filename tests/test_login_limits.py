@@ -7,6 +7,7 @@ from api import create_app
 from api.clock import utcnow
 from api.extensions import limiter
 from api.services.identity import login_throttle
+from tests.factories import PASSWORD
 from tests.test_auth import login
 from tests.test_foundation import assert_problem
 
@@ -100,3 +101,32 @@ def test_the_limits_are_configurable(app_config, factory):
     assert_problem(login(client, patient.email), 429)
     assert_problem(login(client, "other@example.org", "wrong"), 401)
     assert_problem(login(client, "third@example.org", "wrong"), 429)
+
+
+def test_redeeming_codes_is_rate_limited_per_caller(app_config, factory, mongo):
+    client = create_app({**app_config, "CODE_RATE_LIMIT": "3 per hour"}).test_client()
+    guesser, other = factory.patient(), factory.patient()
+    dependants, team = "/api/v1/me/dependants", "/api/v1/patients/me/care-team"
+    for n in range(3):
+        path = dependants if n % 2 else team
+        refused = client.post(
+            path, json={"code": f"GUESS{n:05d}"}, headers=factory.headers(guesser)
+        )
+        assert "code" in assert_problem(refused, 422)["errors"]
+    for path in (dependants, team):
+        limited = client.post(path, json={"code": "GUESS99999"}, headers=factory.headers(guesser))
+        assert int(assert_problem(limited, 429) and limited.headers["Retry-After"]) > 0
+    refused = client.post(dependants, json={"code": "GUESS00009"}, headers=factory.headers(other))
+    assert_problem(refused, 422)
+
+
+def test_checking_the_current_password_is_rate_limited(app_config, factory):
+    client = create_app({**app_config, "PASSWORD_CHECK_RATE_LIMIT": "2 per hour"}).test_client()
+    patient = factory.patient()
+    body = {"current_password": "a wrong guess", "new_password": "a brand new one"}
+    for _ in range(2):
+        wrong = client.post("/api/v1/me/password", json=body, headers=factory.headers(patient))
+        assert_problem(wrong, 422)
+    body["current_password"] = PASSWORD
+    limited = client.post("/api/v1/me/password", json=body, headers=factory.headers(patient))
+    assert_problem(limited, 429)

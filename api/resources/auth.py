@@ -48,8 +48,11 @@ def register(data):
 
 @blp.route("/verify-email", methods=["POST"])
 @blp.doc(security=[])
-@limiter.limit(
-    setting("CODE_RATE_LIMIT"), key_func=per_address("account-code"), deduct_when=when_status(422)
+@limiter.shared_limit(
+    setting("CODE_RATE_LIMIT"),
+    scope="account-code",
+    key_func=per_address("account-code"),
+    deduct_when=when_status(422),
 )
 @blp.arguments(VerifyEmailSchema)
 @blp.response(200, VerifiedSchema)
@@ -75,8 +78,11 @@ def request_password_reset(data):
 
 @blp.route("/password-reset/confirm", methods=["POST"])
 @blp.doc(security=[])
-@limiter.limit(
-    setting("CODE_RATE_LIMIT"), key_func=per_address("account-code"), deduct_when=when_status(422)
+@limiter.shared_limit(
+    setting("CODE_RATE_LIMIT"),
+    scope="account-code",
+    key_func=per_address("account-code"),
+    deduct_when=when_status(422),
 )
 @blp.arguments(ResetConfirmSchema)
 @blp.response(204)

@@ -5,8 +5,9 @@ from flask.views import MethodView
 from api.access import Need, authenticated, patient_scope
 from api.auth import caller
 from api.clock import utcnow
-from api.extensions import Blueprint
+from api.extensions import Blueprint, limiter
 from api.models.care_team import AccessLogEntry
+from api.rate_limits import per_caller, setting, when_status
 from api.schemas.care_team import (
     AccessLogEntrySchema,
     CareTeamMemberSchema,
@@ -70,9 +71,16 @@ class CareTeam(MethodView):
         return _shape(list(page))
 
     @authenticated()
+    @limiter.shared_limit(
+        setting("CODE_RATE_LIMIT"),
+        scope="redeem-code",
+        key_func=per_caller("redeem"),
+        deduct_when=when_status(422),
+    )
     @blp.arguments(CareTeamRequestSchema)
     @blp.response(201, CareTeamMemberSchema)
     @blp.alt_response(409, description="Already on the care team or already referred.")
+    @blp.alt_response(429, description="Too many refused codes; see Retry-After.")
     def post(self, data, pid):
         """`{code}`: the patient joins a provider's panel. `{provider_id, role, reason}`: refer."""
         now = utcnow()

@@ -5,7 +5,8 @@ from flask.views import MethodView
 from api.access import authenticated
 from api.auth import caller
 from api.clock import utcnow
-from api.extensions import Blueprint
+from api.extensions import Blueprint, limiter
+from api.rate_limits import per_caller, setting, when_status
 from api.schemas.accounts import PasswordChangeSchema, ProfileSchema
 from api.services.flows import profiles as profile_flow
 from api.services.identity import profiles, sessions
@@ -31,8 +32,14 @@ class Me(MethodView):
 
 @blp.route("/password", methods=["POST"])
 @authenticated()
+@limiter.limit(
+    setting("PASSWORD_CHECK_RATE_LIMIT"),
+    key_func=per_caller("current-password"),
+    deduct_when=when_status(422),
+)
 @blp.arguments(PasswordChangeSchema)
 @blp.response(204)
+@blp.alt_response(429, description="Too many wrong current passwords; see Retry-After.")
 def change_password(data):
     """Change your password; every token you hold is revoked."""
     sessions.change_password(profiles.load(caller().id), **data)

