@@ -6,12 +6,21 @@ completes. A retry with the same key and the same request gets that response aga
 the first is still running is a 409 with Retry-After. Server errors and refusals (401, 403,
 404) release the key so the request can be retried for real. Keys are scoped to the
 signed-in user and kept 24 hours.
+
+A stored response may hold a one-time code (an invitation's, a caregiver grant's), so it is
+kept sealed with AES-GCM under a key derived from the signing secret: a copy of the database
+alone does not reveal a code still waiting to be redeemed.
 """
 
 import hashlib
+import os
 import re
 from datetime import timedelta
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app, g, request
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
@@ -49,9 +58,35 @@ def _signed_in_user() -> str | None:
     return get_jwt_identity()
 
 
+def _cipher() -> AESGCM:
+    secret = current_app.config["JWT_SECRET_KEY"].encode()
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"idempotency-replay")
+    return AESGCM(key.derive(secret))
+
+
+def seal(body: bytes, record_id: str) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + _cipher().encrypt(nonce, body, record_id.encode())
+
+
+def unseal(sealed: bytes, record_id: str) -> bytes | None:
+    """The stored body, or None when it cannot be opened (the secret was rotated)."""
+    try:
+        return _cipher().decrypt(sealed[:12], sealed[12:], record_id.encode())
+    except (InvalidTag, ValueError):
+        return None
+
+
 def _replay(record: IdempotencyRecord):
+    body = unseal(record.body, record.id)
+    if body is None:
+        return problem(
+            422,
+            "This Idempotency-Key's stored answer can no longer be read.",
+            errors={HEADER: ["Use a new key."]},
+        )
     response = current_app.response_class(
-        record.body, status=record.status, content_type=record.content_type
+        body, status=record.status, content_type=record.content_type
     )
     response.headers.update(record.headers or {})
     response.headers["Idempotent-Replayed"] = "true"
@@ -111,7 +146,7 @@ def store_outcome(response):
     IdempotencyRecord.objects(id=record_id).update_one(
         set__completed=True,
         set__status=response.status_code,
-        set__body=response.get_data(),
+        set__body=seal(response.get_data(), record_id),
         set__content_type=response.content_type,
         set__headers={h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers},
     )

@@ -52,7 +52,7 @@ def test_nul_in_a_key_is_400(client):
 
 @pytest.mark.parametrize(
     "unicode_name",
-    ["Zoë Ångström", "李小龙", "\u202eevil", "👩\u200d⚕️ Dr.", "a\u0000b", "\U0010ffff"],
+    ["Zoë Ångström", "李小龙", "👩\u200d⚕️ Dr.", "\U0010ffff", "שרה כהן", "\u200fمريم"],
 )
 def test_unicode_edge_cases_round_trip(client, factory, mongo, unicode_name):
     patient = factory.patient()
@@ -117,3 +117,26 @@ def test_an_integer_too_long_to_convert_is_400(client, factory, mongo, path, rol
     body = assert_problem(post_raw(client, path, raw, headers=headers), 400)
     assert "JSON" in body["detail"]
     assert mongo.users.count_documents({}) == users_before
+
+
+@pytest.mark.parametrize(
+    "name", ["\u202eevil.exe", "a\u0000b", "tab\tbed", "iso\u2067late", "x\x85y"]
+)
+def test_control_characters_and_bidi_overrides_in_a_name_are_422(client, factory, mongo, name):
+    patient = factory.patient(name="Plain Name")
+    response = client.patch("/api/v1/me", json={"name": name}, headers=factory.headers(patient))
+    assert "name" in assert_problem(response, 422)["errors"]
+    assert mongo.users.find_one({"_id": patient.pk})["name"] == "Plain Name"
+
+
+def test_control_characters_and_bidi_overrides_are_stripped_from_free_text(client, factory, mongo):
+    patient = factory.patient()
+    factory.membership(patient, factory.provider())
+    body = "Pain since\tMonday\nsee \u202efdp.exe\u202c and \x1b[31mred\x00"
+    response = client.post(
+        "/api/v1/patients/me/messages", json={"body": body}, headers=factory.headers(patient)
+    )
+    assert response.status_code == 201, response.get_json()
+    expected = "Pain since\tMonday\nsee fdp.exe and [31mred"
+    assert response.get_json()["body"] == expected
+    assert mongo.messages.find_one()["body"] == expected

@@ -100,3 +100,26 @@ def test_anonymous_and_expired_tokens_are_left_to_the_view(client, mongo):
     )
     assert_problem(response, 401)
     assert mongo.idempotency_records.count_documents({}) == 0
+
+
+def test_a_stored_answer_never_keeps_a_one_time_code_in_plain_text(
+    client, factory, mongo, provider
+):
+    first = invite(client, factory, provider)
+    code = first.get_json()["code"]
+    stored = mongo.idempotency_records.find_one()
+    assert code.encode() not in bytes(stored["body"])
+    assert b"expires_at" not in bytes(stored["body"])
+    retry = invite(client, factory, provider)
+    assert retry.get_json()["code"] == code
+
+
+def test_a_stored_answer_moved_to_another_key_does_not_open(client, factory, mongo, provider):
+    assert invite(client, factory, provider).status_code == 201
+    other = "0b2c5f0e-2b7a-4c1e-9a7e-3f5f0e9b1c99"
+    assert invite(client, factory, provider, key=other).status_code == 201
+    first = mongo.idempotency_records.find_one({"_id": f"{provider.pk}:{KEY}"})
+    mongo.idempotency_records.update_one(
+        {"_id": f"{provider.pk}:{other}"}, {"$set": {"body": first["body"]}}
+    )
+    assert_problem(invite(client, factory, provider, key=other), 422)

@@ -33,7 +33,7 @@ def get_panel(query, pagination_parameters):
 
 
 @blp.route("/patients/<pid>/reviewed", methods=["POST"])
-@authenticated("provider")
+@authenticated()
 @blp.response(200, ReviewedSchema)
 @blp.alt_response(403, description="Only a provider on the care team marks a review.")
 def mark_reviewed(pid):

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from api.models.user import GLUCOSE_UNITS, ROLES
-from api.schemas.base import LocalTime, Schema, UtcDateTime
+from api.schemas.base import LocalTime, Schema, UtcDateTime, refuse_unsafe
 from api.services.identity.common_passwords import is_common
 
 PASSWORD_MIN, PASSWORD_MAX = 10, 128
@@ -53,8 +53,15 @@ def password_field(**kwargs):
     )
 
 
+class PersonName(TrimmedString):
+    """A person's name: control characters and bidirectional overrides are refused (422),
+    never silently changed, since others see the name."""
+
+    refuses_unsafe_text = True
+
+
 def name_field(**kwargs):
-    return TrimmedString(validate=validate.Length(min=1, max=200), **kwargs)
+    return PersonName(validate=[validate.Length(min=1, max=200), refuse_unsafe], **kwargs)
 
 
 def specialty_field(**kwargs):
