@@ -25,6 +25,14 @@ def server(mongo_uri):
     port = free_port()
     env = {**os.environ, "CAREPACT_ENV": "test", "MONGODB_URI": mongo_uri, "PORT": str(port)}
     env.pop("BIND", None)
+    subprocess.run(  # noqa: S603 - the project's own CLI: migrations before serving
+        [str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi", "init"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     process = subprocess.Popen(  # noqa: S603 - our own server, fixed arguments
         [str(GUNICORN), "--config", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
         cwd=ROOT,
