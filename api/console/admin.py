@@ -15,7 +15,7 @@ from api.models.user import User
 from api.schemas.accounts import ProviderCreateSchema
 from api.schemas.clinics import ClinicCreateSchema
 from api.services.clinic import clinics
-from api.services.identity.accounts import create_user
+from api.services.identity import recovery
 
 provider_schema = ProviderCreateSchema()
 clinic_schema = ClinicCreateSchema()
@@ -81,14 +81,13 @@ def admin_clinic_provider(cid):
 @signed_in("admin")
 def admin_provider_create():
     kept = forms.values(PROVIDER_FIELDS)
-    kept.pop("password", None)
     data, errors = forms.load(provider_schema, PROVIDER_FIELDS)
     if errors:
         return _page(422, form="provider", errors=errors, kept=kept)
     try:
-        create_user(role="provider", **data)
+        recovery.create_provider(**data, now=utcnow())
     except ValidationFailed as error:
         return _page(422, form="provider", errors=forms.service_errors(error), kept=kept)
     except ApiError as error:
         return _page(int(error.status), form="provider", errors={"email": error.detail}, kept=kept)
-    return _done("Provider account created.")
+    return _done("Provider account created; a set-up code was mailed to them.")
