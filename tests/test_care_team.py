@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 
 from api.clock import utcnow
-from api.services.care import care_team
 from tests.mail_helpers import mailed_code
 from tests.test_foundation import assert_problem
 

@@ -134,6 +134,8 @@ class TestANewAddress:
         user = mongo.users.find_one({"email": "ann@example.org"})
         [member] = mongo.care_team_members.find({"patient": user["_id"]})
         assert member["provider"] == provider.pk and member["status"] == "active"
+        # The membership flow ran: the new patient is on that provider's panel.
+        assert mongo.panel_rows.count_documents({"provider": provider.pk, "patient": user["_id"]})
 
     def test_a_bad_invite_code_is_422_whatever_the_address(self, client, mongo, factory):
         factory.patient(email="taken@example.org")
