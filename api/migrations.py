@@ -83,7 +83,12 @@ def pushes_to_outbox(now: datetime) -> str:
     """Notifications of the release before the outbox kept their push state (`push`,
     `push_error`, `push_after`): a push still pending becomes an outbox entry (due when its
     quiet hours end), and the fields and their index go."""
-    collection = database()[Notification._meta["collection"]]
+    name = Notification._meta["collection"]
+    if name not in database().list_collection_names():
+        # A fresh deployment: nothing to move, and an update would create the collection on
+        # the embedded server (MongoDB leaves it absent).
+        return "no notifications yet"
+    collection = database()[name]
     pending = list(collection.find({"push": "pending"}))
     names = {
         user["_id"]: user.get("name")
