@@ -185,12 +185,13 @@ class TestInbox:
 
 
 def test_a_new_device_receives_reminders_already_planned(client, factory, mongo):
+    from api.clock import utcnow
     from api.services.reminders import planning as reminders
     from tests.test_reminders import walk
 
     patient = factory.patient()
     factory.agreement(patient, factory.provider(), goals=[walk(["08:00"])])
-    reminders.plan_all(reminders.utcnow())
+    reminders.plan_all(utcnow())
     assert {o["has_devices"] for o in mongo.reminder_occurrences.find()} == {False}
     response = client.post(
         DEVICES.format("me"),

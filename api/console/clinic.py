@@ -11,7 +11,7 @@ from api.console.session import signed_in
 from api.errors import ValidationFailed
 from api.models.clinic import Clinic
 from api.schemas.campaigns import CampaignCohortSchema, CampaignCreateSchema
-from api.services.clinic import campaigns, clinics, population
+from api.services.clinic import campaigns, clinics, population_view
 
 COHORT_FIELDS = ("condition", "care_gap", "adherence_below", "age_min", "age_max")
 CAMPAIGN_FIELDS = ("name", *COHORT_FIELDS, "title", "body")
@@ -32,11 +32,11 @@ def _clinic_page(clinic, *, status=200, kept=None, errors=None, dry_run=None):
     condition = (request.args.get("condition") or "").strip() or None
     public = request.args.get("format") == "public"
     try:
-        view = population.view(clinic, condition=condition, now=utcnow())
+        view = population_view.view(clinic, condition=condition, now=utcnow())
     except ValidationFailed:
-        condition, view = None, population.view(clinic, condition=None, now=utcnow())
+        condition, view = None, population_view.view(clinic, condition=None, now=utcnow())
     if public:
-        view = population.public(view)
+        view = population_view.public(view)
     return render_template(
         "console/clinic.html",
         nav="clinic",

@@ -7,6 +7,7 @@ from api.console.blueprint import bp
 from api.console.session import signed_in
 from api.models.user import User
 from api.services.alerts import engine as alerts
+from api.services.alerts import reading as alert_reading
 
 PAGE_SIZE = 25
 
@@ -18,7 +19,7 @@ def alerts_page():
         page = max(1, min(int(request.args.get("page", 1)), 100_000))
     except ValueError:
         page = 1
-    found = alerts.worklist(caller().id)
+    found = alert_reading.worklist(caller().id)
     total = found.count()
     shown = list(found.skip((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))
     patients = {
