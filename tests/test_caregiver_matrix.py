@@ -106,10 +106,13 @@ def _arguments(app, rule, method) -> dict:
 
 
 def patient_scoped_calls(app):
-    """(rule, method, kwargs for the test client, a path builder) for every route."""
+    """(rule, method, kwargs for the test client, a path builder) for every API route.
+
+    The console's pages take a cookie session, never these bearer tokens; their access rule
+    is tested through the browser and tests/test_console_session.py."""
     calls = []
     for rule in app.url_map.iter_rules():
-        if "<pid>" not in rule.rule:
+        if "<pid>" not in rule.rule or not rule.rule.startswith("/api/v1/"):
             continue
         others = {arg: str(ObjectId()) for arg in rule.arguments if arg != "pid"}
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

@@ -15,6 +15,7 @@ from api.models.user import User
 from api.schemas.accounts import ProviderCreateSchema
 from api.schemas.clinics import ClinicCreateSchema
 from api.services.clinic import clinics
+from api.services.flows import clinics as clinic_flow
 from api.services.identity import recovery
 
 provider_schema = ProviderCreateSchema()
@@ -71,7 +72,7 @@ def admin_clinic_create():
 def admin_clinic_provider(cid):
     provider_id = request.form.get("provider_id", "")
     try:
-        clinics.add_provider(clinic_id=cid, provider_id=provider_id, now=utcnow())
+        clinic_flow.add_provider(clinic_id=cid, provider_id=provider_id, now=utcnow())
     except ValidationFailed as error:
         return _page(422, message=" ".join(forms.service_errors(error).values()))
     return _done("Provider placed in the clinic.")

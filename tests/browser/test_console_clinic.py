@@ -5,6 +5,7 @@ import pytest
 
 from api.clock import utcnow
 from api.services.clinic import clinics
+from api.services.flows import clinics as clinic_flow
 from tests.browser.world import build
 from tests.factories import PASSWORD
 
@@ -33,7 +34,7 @@ def test_population_and_a_campaign_dry_run(console, world, factory, mongo):
     clinic = clinics.create_clinic(
         name="Riverside Test Practice", created_by=world.gp.pk, now=utcnow()
     )
-    clinics.add_provider(clinic_id=clinic.pk, provider_id=str(world.gp.pk), now=utcnow())
+    clinic_flow.add_provider(clinic_id=clinic.pk, provider_id=str(world.gp.pk), now=utcnow())
     console.sign_in(world.gp, PASSWORD)
     page = console.page
     page.get_by_role("link", name="Clinic").click()
