@@ -4,6 +4,7 @@ Limits are read from the settings (`*_RATE_LIMIT`, see api/config.py) when a req
 so tests and deployments may set them. Counters live in MongoDB, shared by every worker.
 """
 
+import hashlib
 from collections.abc import Callable
 
 from flask import current_app, g, request
@@ -24,10 +25,15 @@ def per_address(scope: str) -> Callable[[], str]:
 
 
 def per_caller(scope: str) -> Callable[[], str]:
-    """The signed-in account (the route authenticates first), else the client address."""
+    """The signed-in account (the route authenticates first), else the client address.
+
+    The account's id is hashed: a counter is no record of the person, and outlives an erasure."""
 
     def key() -> str:
-        return f"{scope}:{g.get('caller_id') or request.remote_addr or '-'}"
+        caller_id = g.get("caller_id")
+        if caller_id:
+            return f"{scope}:{hashlib.sha256(str(caller_id).encode()).hexdigest()[:32]}"
+        return f"{scope}:{request.remote_addr or '-'}"
 
     return key
 
