@@ -4,7 +4,7 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from tests.log_helpers import WALK, WEIGHT, entry, periods, plan, post
+from tests.log_helpers import WALK, WEIGHT, entry, local, periods, plan, post
 
 
 def stored(mongo, **query):
@@ -320,7 +320,9 @@ class TestEditAndDelete:
 
     def test_last_reading_measures_follow_edits_and_deletes(self, client, factory, mongo):
         p = plan(factory, goals=[WEIGHT])
-        at = datetime.now(UTC) - timedelta(hours=3)
+        # Both readings on the same (UTC) day whatever the hour the suite runs.
+        yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+        at = local(yesterday, 9, 0, "UTC")
         first = post(client, p, entry(p, goal="g_weight", value=85, at=at)).get_json()
         later = entry(p, goal="g_weight", value=95, at=at + timedelta(hours=1))
         second = post(client, p, later).get_json()
