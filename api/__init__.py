@@ -13,6 +13,7 @@ from api.idempotency import register_idempotency
 from api.json_body import StrictJSONProvider
 from api.observability import configure_logging, register_request_hooks
 from api.ratelimit_storage import storage_uri
+from api.request_body import register_body_checks
 
 API_SETTINGS = {
     "API_TITLE": "CarePact API",
@@ -60,6 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     configure_logging(app.config["LOG_LEVEL"])
     warn_of_a_weak_secret(app.config)
     db.connect(app.config["MONGODB_URI"], app.config["MONGODB_TIMEOUT_MS"])
+    register_body_checks(app)
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)

@@ -72,6 +72,19 @@ class Blueprint(flask_smorest.Blueprint):
     def paginate(self, pager=QueryPage, **kwargs):
         return super().paginate(pager, **kwargs)
 
+    def arguments(self, schema, *, location="json", **kwargs):
+        """A JSON body can also be refused whole: too large (413) or not JSON (415)."""
+        parse = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return parse
+
+        def decorator(func):
+            func = parse(func)
+            func = self.alt_response(413, description="The body is over the size limit.")(func)
+            return self.alt_response(415, description="The body is not application/json.")(func)
+
+        return decorator
+
     def alt_response(self, status_code, response=None, **kwargs):
         """An error documented by its description alone still carries the problem body."""
         if response is None and int(status_code) >= 400 and "schema" not in kwargs:

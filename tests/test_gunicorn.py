@@ -112,3 +112,68 @@ def test_the_server_header_names_no_server_software(server):
     answer = get(server, "/health")
     assert "gunicorn" not in answer.headers.get("Server", "").lower()
     assert answer.headers.get("Server") == "CarePact"
+
+
+def raw_request(port, head: bytes, body_parts=(), timeout=10.0) -> Answer:
+    """Send a request byte for byte (chunked bodies included) and read the answer."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.connect()
+        try:
+            connection.sock.sendall(head)
+            for part in body_parts:
+                connection.sock.sendall(part)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered before reading everything; its answer is still there
+        response = http.client.HTTPResponse(connection.sock, method="POST")
+        response.begin()
+        return Answer(response)
+    finally:
+        connection.close()
+
+
+def chunked(data: bytes, size: int = 64 * 1024):
+    for start in range(0, len(data), size):
+        piece = data[start : start + size]
+        yield f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    yield b"0\r\n\r\n"
+
+
+def test_a_chunked_body_over_the_limit_is_413(server):
+    # MAX_BODY_BYTES defaults to 1 MiB; a chunked body carries no Content-Length to refuse early.
+    body = b'{"email": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    head = (
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    answer = raw_request(server, head, chunked(body))
+    assert answer.status == 413, answer.body[:300]
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert b'"status": 413' in answer.body
+
+
+def test_a_small_chunked_body_is_read(server):
+    body = b'{"email": "nobody@example.org", "password": "wrong password 1"}'
+    head = (
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    answer = raw_request(server, head, chunked(body, size=16))
+    assert answer.status == 401, answer.body
+
+
+def test_a_body_that_is_not_json_is_415(server):
+    body = b'{"email": "nobody@example.org", "password": "wrong password 1"}'
+    for content_type in (b"text/plain", b"application/x-www-form-urlencoded", b"application/xml"):
+        head = b"".join(
+            (
+                b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\n",
+                b"Content-Type: " + content_type + b"\r\n",
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n",
+                b"Connection: close\r\n\r\n",
+            )
+        )
+        answer = raw_request(server, head, [body])
+        assert answer.status == 415, (content_type, answer.body)
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        assert b"application/json" in answer.body

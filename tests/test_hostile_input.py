@@ -3,6 +3,7 @@
 Each gets a clear 4xx problem+json, never a 500, and nothing is stored.
 """
 
+import io
 import json
 
 import pytest
@@ -140,3 +141,55 @@ def test_control_characters_and_bidi_overrides_are_stripped_from_free_text(clien
     expected = "Pain since\tMonday\nsee fdp.exe and [31mred"
     assert response.get_json()["body"] == expected
     assert mongo.messages.find_one()["body"] == expected
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml", None]
+)
+def test_a_body_that_is_not_json_is_415_and_nothing_is_stored(client, factory, mongo, content_type):
+    patient = factory.patient()
+    body = json.dumps({"email": "new@example.org", "password": "a long passphrase 9", "name": "N"})
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post(REGISTER, data=body, headers=headers)
+    problem = assert_problem(response, 415)
+    assert "application/json" in problem["detail"]
+    assert mongo.users.count_documents({"email": "new@example.org"}) == 0
+    note = client.patch(
+        "/api/v1/me", data='{"name": "Other"}', headers={**factory.headers(patient), **headers}
+    )
+    assert_problem(note, 415)
+    assert mongo.users.find_one({"_id": patient.pk})["name"] == patient.name
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json; charset=utf-8", "application/JSON", "application/merge-patch+json"],
+)
+def test_json_media_types_with_parameters_or_suffixes_are_read(client, factory, content_type):
+    patient = factory.patient()
+    response = client.patch(
+        "/api/v1/me",
+        data='{"name": "Renamed"}',
+        headers={**factory.headers(patient), "Content-Type": content_type},
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["name"] == "Renamed"
+
+
+def test_a_post_without_a_body_needs_no_content_type(client, factory):
+    patient = factory.patient()
+    response = client.post("/api/v1/auth/logout", headers=factory.headers(patient))
+    assert response.status_code == 204, response.get_data(as_text=True)
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_a_small_one_is_read(client, mongo):
+    big = b'{"email": "' + b"a" * (1024 * 1024 + 10) + b'"}'
+    small = b'{"email": "nobody@example.org", "password": "wrong password 1"}'
+    for body, status in ((big, 413), (small, 401)):
+        response = client.post(
+            LOGIN,
+            input_stream=io.BytesIO(body),
+            headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+            environ_overrides={"wsgi.input_terminated": True},
+        )
+        assert_problem(response, status)
