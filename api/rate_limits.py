@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from flask import current_app, g, request
 
+from api.services.identity.accounts import normalise_email
+
 
 def setting(name: str) -> Callable[[], str]:
     def limit() -> str:
@@ -24,6 +26,24 @@ def per_address(scope: str) -> Callable[[], str]:
     return key
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def per_account_and_address(scope: str, email_of: Callable[[], object]) -> Callable[[], str]:
+    """One account from one address: a guesser's budget; others' guesses never lock it.
+
+    The API's JSON login and the console's form share a budget through one `scope`; the
+    account is hashed, so no counter names the person."""
+
+    def key() -> str:
+        email = email_of()
+        account = _digest(normalise_email(email)) if isinstance(email, str) else "-"
+        return f"{scope}:{account}:{request.remote_addr or '-'}"
+
+    return key
+
+
 def per_caller(scope: str) -> Callable[[], str]:
     """The signed-in account (the route authenticates first), else the client address.
 
@@ -32,7 +52,7 @@ def per_caller(scope: str) -> Callable[[], str]:
     def key() -> str:
         caller_id = g.get("caller_id")
         if caller_id:
-            return f"{scope}:{hashlib.sha256(str(caller_id).encode()).hexdigest()[:32]}"
+            return f"{scope}:{_digest(str(caller_id))}"
         return f"{scope}:{request.remote_addr or '-'}"
 
     return key

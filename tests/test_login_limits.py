@@ -130,3 +130,27 @@ def test_checking_the_current_password_is_rate_limited(app_config, factory):
     body["current_password"] = PASSWORD
     limited = client.post("/api/v1/me/password", json=body, headers=factory.headers(patient))
     assert_problem(limited, 429)
+
+
+def test_the_console_and_the_api_share_one_guessing_budget(client, factory, mongo):
+    provider = factory.provider()
+    address = {"REMOTE_ADDR": "10.6.0.1"}
+    for _ in range(3):
+        assert_problem(login(client, provider.email, "wrong", address="10.6.0.1"), 401)
+    for _ in range(2):
+        form = {"email": provider.email.upper(), "password": "wrong"}
+        page = client.post(
+            "/console/login", data=form, base_url="https://localhost", environ_base=address
+        )
+        assert page.status_code == 401
+    # Five failures in all, from one address, for one account: both doors are shut.
+    assert_problem(login(client, provider.email, "wrong", address="10.6.0.1"), 429)
+    form = {"email": provider.email, "password": "wrong"}
+    page = client.post(
+        "/console/login", data=form, base_url="https://localhost", environ_base=address
+    )
+    assert page.status_code == 429
+    # No counter names the account.
+    counters = [str(d) for name in ("counters", "windows") for d in mongo[name].find()]
+    assert any("login-account" in c for c in counters)
+    assert not any(provider.email.split("@")[0] in c.lower() for c in counters)

@@ -1,37 +1,14 @@
 """Sign-in and sign-out pages: the identity services' login and logout, in cookies."""
 
-from flask import current_app, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask_jwt_extended import decode_token, get_jwt
 
 from api.console.blueprint import bp
 from api.console.session import end_session, safe_next, signed_in, start_session
 from api.errors import ApiError
 from api.extensions import limiter
+from api.rate_limits import per_account_and_address, per_address, setting, when_status
 from api.services.identity import sessions
-from api.services.identity.accounts import normalise_email
-
-
-def _account_address_key() -> str:
-    """The API's budgets (resources/auth.py), for the form: one account from one address,
-    and one address; the identity service adds its growing per-account delay."""
-    account = normalise_email(request.form.get("email") or "-")
-    return f"console-login-account:{account}:{request.remote_addr or '-'}"
-
-
-def _address_key() -> str:
-    return "console-login-address:" + (request.remote_addr or "-")
-
-
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _address_limit() -> str:
-    return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"]
-
-
-def _failed(response) -> bool:
-    return response.status_code == 401
 
 
 def _form(status: int = 200, **context):
@@ -46,8 +23,20 @@ def login():
 
 
 @bp.route("/login", methods=["POST"])
-@limiter.limit(_login_limit, key_func=_account_address_key, deduct_when=_failed)
-@limiter.limit(_address_limit, key_func=_address_key, deduct_when=_failed)
+# The API's login budgets (resources/auth.py), shared: one account from one address, and one
+# address; the identity service adds its growing per-account delay.
+@limiter.shared_limit(
+    setting("LOGIN_RATE_LIMIT"),
+    scope="login-account",
+    key_func=per_account_and_address("login-account", lambda: request.form.get("email")),
+    deduct_when=when_status(401),
+)
+@limiter.shared_limit(
+    setting("LOGIN_ADDRESS_RATE_LIMIT"),
+    scope="login-address",
+    key_func=per_address("login-address"),
+    deduct_when=when_status(401),
+)
 def login_submit():
     email = (request.form.get("email") or "").strip()
     password = request.form.get("password") or ""

@@ -6,7 +6,7 @@ from flask_jwt_extended import get_jwt
 from api.access import authenticated
 from api.clock import utcnow
 from api.extensions import Blueprint, limiter
-from api.rate_limits import per_address, setting, when_status
+from api.rate_limits import per_account_and_address, per_address, setting, when_status
 from api.schemas.accounts import (
     AcceptedSchema,
     LoginSchema,
@@ -19,18 +19,14 @@ from api.schemas.accounts import (
 )
 from api.services.flows import memberships
 from api.services.identity import recovery, sessions, signup, tokens
-from api.services.identity.accounts import normalise_email
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens.")
 ACCEPTED = {"detail": "If the address can be used, a mail with the next step is on its way."}
 
 
-def _login_account_address_key() -> str:
-    """One account from one address: a guesser's budget; others' guesses never lock it."""
+def _json_email():
     body = request.get_json(silent=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    account = normalise_email(email) if isinstance(email, str) else "-"
-    return f"login-account:{account}:{request.remote_addr or '-'}"
+    return body.get("email") if isinstance(body, dict) else None
 
 
 @blp.route("/register", methods=["POST"])
@@ -96,13 +92,15 @@ def confirm_password_reset(data):
 
 @blp.route("/login", methods=["POST"])
 @blp.doc(security=[])
-@limiter.limit(
+@limiter.shared_limit(
     setting("LOGIN_RATE_LIMIT"),
-    key_func=_login_account_address_key,
+    scope="login-account",
+    key_func=per_account_and_address("login-account", _json_email),
     deduct_when=when_status(401),
 )
-@limiter.limit(
+@limiter.shared_limit(
     setting("LOGIN_ADDRESS_RATE_LIMIT"),
+    scope="login-address",
     key_func=per_address("login-address"),
     deduct_when=when_status(401),
 )
