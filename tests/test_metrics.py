@@ -18,8 +18,8 @@ from api.extensions import limiter
 from api.services.notify import outbox
 from api.services.notify.push import LogChannel, PushMessage
 from devserver.embedded import free_port
-from jobs.__main__ import run_job
 from jobs.registry import JOBS, Job
+from jobs.worker import run_job
 from tests.log_helpers import GLUCOSE, WALK, entry, plan, post
 from tests.test_alerts import rule
 

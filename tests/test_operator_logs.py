@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from api.observability import THIRD_PARTY_LOGGERS, JsonFormatter
-from jobs.__main__ import run_job
 from jobs.registry import JOBS
+from jobs.worker import run_job
 from tests.log_helpers import GLUCOSE, WALK, entry, plan, post
 from tests.test_alerts import rule
 from tests.test_reminders import walk

@@ -1,9 +1,13 @@
 """The worker process and the nightly close-out."""
 
+import contextlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -149,3 +153,100 @@ class TestWorkerProcess:
         assert worker.failures() == []
         ran = {line["job"] for line in worker.logged("job run")}
         assert {"dispatch_reminders", "deliver_campaigns", "send_outbox"} <= ran
+
+
+class SilentDatabase:
+    """A TCP port that accepts connections and never answers: a database host that hangs."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.uri = f"mongodb://127.0.0.1:{self.listener.getsockname()[1]}/x?directConnection=true"
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        with contextlib.suppress(OSError):
+            while True:
+                self.connections.append(self.listener.accept()[0])
+
+    def close(self):
+        for connection in [*self.connections, self.listener]:
+            connection.close()
+
+
+class TestStopping:
+    """SIGTERM at any moment: exit code 0, one "worker stopping" line, no traceback."""
+
+    def assert_stopped_cleanly(self, worker: WorkerProcess, code: int, before: list[str]):
+        assert code == 0, worker.stderr
+        assert not [line for line in worker.stderr if "Traceback" in line], worker.stderr
+        assert [line["msg"] for line in worker.lines] == [*before, "worker stopping"]
+        assert worker.lines[-1]["signal"] == "SIGTERM"
+        assert len(worker.stderr) == len(worker.lines)  # every line is one JSON object
+
+    def test_a_sigterm_as_soon_as_it_can_be_handled_stops_it_cleanly(self, app, mongo_uri):
+        """The handler is in before the app's imports (a second or more): a SIGTERM then is
+        held until they are done and stops the worker before it starts anything."""
+        worker = WorkerProcess(mongo_uri).spawn()
+        try:
+            worker.wait_for(worker.handles_sigterm, 20, "a SIGTERM handler")
+            code = worker.terminate()
+        finally:
+            worker.stop()
+        self.assert_stopped_cleanly(worker, code, before=[])
+
+    def test_a_sigterm_while_it_waits_for_the_database_stops_it_at_once(self):
+        database = SilentDatabase()
+        worker = WorkerProcess(database.uri, MONGODB_TIMEOUT_MS=60_000).spawn()
+        try:
+            worker.wait_for(lambda: database.connections, 30, "the worker to connect")
+            time.sleep(0.3)  # well inside its wait for the database's answer
+            started = time.monotonic()
+            code = worker.terminate(timeout=20)
+            stopped_in = time.monotonic() - started
+        finally:
+            worker.stop()
+            database.close()
+        self.assert_stopped_cleanly(worker, code, before=[])
+        assert stopped_in < 10, f"stopped {stopped_in:.1f}s after the SIGTERM"
+
+    def test_a_sigterm_while_running_lets_the_job_under_way_finish(
+        self, client, factory, mongo, mongo_uri
+    ):
+        """A push is being sent (the push service takes 3 s to answer) when SIGTERM comes:
+        the send completes and is recorded, then the worker exits 0."""
+        p = urgent_plan(client, factory)
+        loopback = Loopback()
+        loopback.replies, loopback.hang_s = ["hang"], 3
+        worker = WorkerProcess(
+            mongo_uri,
+            PUSH_CHANNEL="webhook",
+            PUSH_WEBHOOK_URL=loopback.url,
+            PUSH_WEBHOOK_SECRET=SECRET,
+        )
+        try:
+            worker.start()
+            assert low_reading(client, p).status_code == 201
+            worker.wait_for(lambda: loopback.requests, 20, "the push to reach the service")
+            code = worker.terminate()
+        finally:
+            worker.stop()
+            loopback.close()
+        messages = [line["msg"] for line in worker.lines]
+        assert messages.index("worker stopping") < messages.index("push sent")
+        assert code == 0, worker.stderr
+        assert not [line for line in worker.stderr if "Traceback" in line], worker.stderr
+        [push] = mongo.outbox.find({"kind": "push"})
+        assert push["state"] == "sent"
+
+    def test_a_sigterm_the_moment_it_is_spawned_leaves_no_traceback(self, mongo_uri):
+        """Before the interpreter runs a line the kernel's default applies (killed by
+        SIGTERM, which supervisors count as a clean stop); from then on, exit code 0."""
+        worker = WorkerProcess(mongo_uri).spawn()
+        try:
+            code = worker.terminate()
+        finally:
+            worker.stop()
+        assert code in (0, -signal.SIGTERM), worker.stderr
+        assert not [line for line in worker.stderr if "Traceback" in line], worker.stderr
+        assert [line["msg"] for line in worker.lines] in ([], ["worker stopping"])

@@ -24,14 +24,23 @@ class WorkerProcess:
             **{k: str(v) for k, v in env.items()},
         }
         self.lines: list[dict] = []
+        self.stderr: list[str] = []  # every line, JSON or not (a traceback is not)
         self.process: subprocess.Popen | None = None
 
     def _read(self) -> None:
         for raw in self.process.stderr:
+            self.stderr.append(raw)
             if raw.startswith("{"):
                 self.lines.append(json.loads(raw))
 
     def start(self, timeout: float = 30) -> "WorkerProcess":
+        """Start, and wait until it has started its scheduler."""
+        self.spawn()
+        self.wait_for(lambda: self.logged("worker started"), timeout, "the worker to start")
+        return self
+
+    def spawn(self) -> "WorkerProcess":
+        """Start, and return at once."""
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jobs"],
             cwd=ROOT,
@@ -40,8 +49,8 @@ class WorkerProcess:
             stdout=subprocess.DEVNULL,
             text=True,
         )
-        threading.Thread(target=self._read, daemon=True).start()
-        self.wait_for(lambda: self.logged("worker started"), timeout, "the worker to start")
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         return self
 
     def logged(self, message: str) -> list[dict]:
@@ -64,6 +73,19 @@ class WorkerProcess:
         """SIGKILL: no chance to finish or hand anything back."""
         self.process.kill()
         self.process.wait(timeout=10)
+
+    def handles_sigterm(self) -> bool:
+        """Whether the process has a SIGTERM handler of its own yet (Linux's SigCgt mask)."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+        return bool(int(caught.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM, then its exit code once it has exited and its stderr is read."""
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=timeout)
+        self.reader.join(timeout=10)
+        return code
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
