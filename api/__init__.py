@@ -68,7 +68,19 @@ def create_app(config: dict | None = None) -> Flask:
     register_response_headers(app)
     register_idempotency(app)
     register_commands(app)
+    install_builtin_data()
     return app
+
+
+def install_builtin_data() -> None:
+    """The templates shipped with the code, checked by the API's schemas, handed to the
+    services that read them (a broken file stops the app here)."""
+    from api.schemas import shipped
+    from api.services.alerts import rules
+    from api.services.care import agreement_templates
+
+    agreement_templates.install_builtins(shipped.templates())
+    rules.install_template_defaults(shipped.template_alert_rules())
 
 
 def warn_of_a_weak_secret(config) -> None:

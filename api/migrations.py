@@ -23,6 +23,7 @@ from api.models.log import Rollup
 from api.models.notification import Notification
 from api.models.schema import AppliedMigration, SchemaVersion
 from api.models.user import User
+from api.schemas import shipped
 from api.services.care import education
 from api.services.flows import days
 from api.services.notify import outbox
@@ -163,7 +164,8 @@ def migrate(*, now: datetime) -> list[str]:
 def init(*, now: datetime) -> list[str]:
     """Indexes, built-in data, migrations; safe to run on every deploy."""
     lines = [f"indexes of {ensure_indexes()} collections in place"]
-    lines.append(f"starter education library: {education.load_starter_library(now=now)} items")
+    loaded = education.load_starter_library(shipped.starter_items(), now=now)
+    lines.append(f"starter education library: {loaded} items")
     lines += migrate(now=now) or [f"migrations: up to date (version {LATEST})"]
     return lines
 

@@ -43,7 +43,7 @@ def test_providers_list_the_built_in_templates(client, factory):
     assert '"total": 4' in response.headers["X-Pagination"]
 
 
-def test_the_diabetes_template_has_what_the_issue_asks_for():
+def test_the_diabetes_template_has_what_the_issue_asks_for(app):
     content = agreement_templates.builtins()["t2-diabetes"].content
     assert {g.kind for g in content.goals} == {"diet", "exercise", "monitoring"}
     assert "blood_glucose" in {g.measure for g in content.goals}

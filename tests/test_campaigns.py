@@ -6,6 +6,7 @@ import pytest
 from bson import ObjectId
 
 from api.clock import utcnow
+from api.schemas import shipped
 from api.services.care import education
 from api.services.clinic import campaigns
 from tests.test_foundation import assert_problem
@@ -44,7 +45,7 @@ def nothing_stored(mongo) -> None:
 
 @pytest.fixture
 def clinic(client, factory):
-    education.load_starter_library()
+    education.load_starter_library(shipped.starter_items())
     provider = factory.provider()
     return provider, make_clinic(client, factory, provider)
 

@@ -8,6 +8,7 @@ import pytest
 from api.clock import utcnow
 from api.models.agreement import Agreement, EducationRef
 from api.models.caregiver import Grant
+from api.schemas import shipped
 from api.services.care import education
 from tests.test_foundation import assert_problem
 
@@ -47,13 +48,13 @@ def assign(factory, patient, provider, item_ids, **fields):
 
 @pytest.fixture
 def library(app):
-    education.load_starter_library()
+    education.load_starter_library(shipped.starter_items())
 
 
 class TestLibrary:
     def test_starter_library_is_loaded_idempotently(self, library, mongo):
         count = mongo.education_items.count_documents({})
-        assert education.load_starter_library() == count
+        assert education.load_starter_library(shipped.starter_items()) == count
         assert mongo.education_items.count_documents({}) == count
         for condition in ("type 2 diabetes", "asthma", "hypertension", "congenital heart disease"):
             patient_items = mongo.education_items.count_documents(

@@ -8,6 +8,7 @@ import pytest
 from bson import ObjectId
 
 from api.clock import utcnow
+from api.schemas import shipped
 from api.services.care import education
 from api.services.clinic import campaigns
 from api.services.notify import outbox
@@ -32,7 +33,7 @@ class RecordingChannel:
 
 @pytest.fixture
 def clinic(client, factory):
-    education.load_starter_library()
+    education.load_starter_library(shipped.starter_items())
     provider = factory.provider()
     return provider, make_clinic(client, factory, provider)
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from api.models.agreement import Checkup
+from api.schemas import shipped
 from api.services.care import education
 from api.services.notify import outbox
 from api.services.reminders import dispatch
@@ -108,7 +109,7 @@ class TestWorkerProcess:
         walker = factory.patient(timezone="UTC")
         factory.agreement(walker, factory.provider(), goals=[walk([f"{due:%H:%M}"])])
         reminders.plan_all(due - timedelta(minutes=1))
-        education.load_starter_library()
+        education.load_starter_library(shipped.starter_items())
         provider = factory.provider()
         cid = make_clinic(client, factory, provider)
         enrol(client, factory, provider)

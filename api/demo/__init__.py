@@ -30,6 +30,7 @@ from api.demo.cast import (
 from api.demo.history import entries_for
 from api.models.agreement import Agreement
 from api.models.education import EducationItem
+from api.schemas import shipped
 from api.services.care import agreement_templates, education
 from api.services.flows import alerts as alert_flow
 from api.services.flows import days
@@ -68,7 +69,7 @@ def seed(*, patients: int = FULL_PATIENTS) -> list[str]:
     staff = team.ensure_staff()
     clinic = team.ensure_clinic(staff, now)
     if not EducationItem.objects.first():
-        education.load_starter_library(now=now)
+        education.load_starter_library(shipped.starter_items(), now=now)
     cast = roster(patients)
     people = {}
     for person in cast:

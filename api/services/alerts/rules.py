@@ -6,21 +6,17 @@ measures registry, so a rule in mmol/L meets readings in mg/dL. A built-in templ
 (the unique (patient, origin) index makes a second activation create nothing).
 """
 
-import functools
-import json
 from datetime import datetime
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from marshmallow import ValidationError
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from api.errors import NotFound, ValidationFailed, flatten_errors
+from api.errors import NotFound, ValidationFailed
 from api.models.alert import AlertRule
 from api.services.alerts import cgm
 from api.services.alerts import engine as alerts
-from api.services.care.agreement_templates import TEMPLATE_DIR
 from api.services.common.intervals import check_interval
 from api.services.tracking import measures
 from api.services.tracking import summary as patient_summary
@@ -194,28 +190,30 @@ def delete(*, patient_id, rule_id: str, now: datetime) -> dict | None:
 # --- the templates' defaults ----------------------------------------------------------------
 
 
-@functools.cache
-def template_defaults() -> dict[str, list[dict]]:
-    """template id → its default rules (each with a `key`), checked once per process."""
-    from api.schemas.alerts import AlertRuleCreateSchema
+_template_defaults: dict[str, list[dict]] | None = None
 
-    schema = AlertRuleCreateSchema()
-    found = {}
-    for path in sorted(TEMPLATE_DIR.glob("*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        defaults = []
-        for index, raw in enumerate(data.get("alert_rules", [])):
-            raw = dict(raw)
-            key = raw.pop("key")
-            try:
-                loaded = schema.load(raw)
-            except ValidationError as error:
-                flat = flatten_errors(error.messages, f"alert_rules.{index}")
-                raise ValueError(f"{path.name}: {flat}") from None
-            defaults.append({"key": key, **check(loaded, template=True)})
-        if defaults:
-            found[data["id"]] = defaults
-    return found
+
+def install_template_defaults(rules_by_template: dict[str, list[dict]]) -> None:
+    """template id → its default rules, loaded (each with a `key`), once per process when the
+    app is built; each passes `check` here, so a broken file fails at start."""
+    global _template_defaults
+    _template_defaults = {
+        template_id: [
+            {"key": rule["key"], **check(_without_key(rule), template=True)} for rule in rules
+        ]
+        for template_id, rules in rules_by_template.items()
+    }
+
+
+def _without_key(rule: dict) -> dict:
+    return {k: v for k, v in rule.items() if k != "key"}
+
+
+def template_defaults() -> dict[str, list[dict]]:
+    """template id → its default rules (each with a `key`)."""
+    if _template_defaults is None:
+        raise RuntimeError("Template alert rules are installed by create_app; build the app first.")
+    return _template_defaults
 
 
 def create_defaults(patient_id, template_id: str, *, now: datetime) -> int:
@@ -223,9 +221,8 @@ def create_defaults(patient_id, template_id: str, *, now: datetime) -> int:
     are (a provider may have tuned them). Returns how many were created."""
     created = 0
     for default in template_defaults().get(template_id, []):
-        fields = {k: v for k, v in default.items() if k != "key"}
         rule = {
-            **fields,
+            **_without_key(default),
             "patient": patient_id,
             "origin": f"template:{template_id}:{default['key']}",
             "created_at": now,

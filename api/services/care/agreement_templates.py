@@ -1,28 +1,26 @@
 """Agreement templates: built-in ones shipped as data files, and ones providers write.
 
-Built-in templates are read from `api/templates/*.json` once per process and checked with the
-same schema as a provider's POST, so a broken file fails loudly, not at a patient's bedside.
-They are never stored: a deploy that improves a template improves it everywhere at once.
+Built-in templates are read from `api/templates/*.json` and checked with the same schema as a
+provider's POST when the app is built (`api.schemas.shipped`), which hands them to
+`install_builtins`. They are never stored: a deploy that improves a template improves it
+everywhere at once.
 Providers' templates live in the `agreement_templates` collection; their ids never clash
 with a built-in id.
 """
 
-import functools
-import json
 import re
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 
 from bson import ObjectId
 from mongoengine.errors import NotUniqueError
 
 from api.errors import Conflict
 from api.models.agreement import AgreementTemplate
-from api.schemas.agreement_templates import AgreementTemplateSchema
 from api.services.care.agreement_content import CONTENT_FIELDS, build_content
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
+_builtins: dict[str, AgreementTemplate] | None = None
 
 
 def _document(data: dict, *, author: ObjectId | None, now: datetime | None = None):
@@ -39,17 +37,17 @@ def _document(data: dict, *, author: ObjectId | None, now: datetime | None = Non
     )
 
 
-@functools.cache
+def install_builtins(templates: Iterable[dict]) -> None:
+    """The shipped templates' loaded data, once per process, when the app is built."""
+    global _builtins
+    _builtins = {data["id"]: _document(data, author=None) for data in templates}
+
+
 def builtins() -> dict[str, AgreementTemplate]:
-    """The shipped templates by id (ValidationError names the broken file's field)."""
-    schema = AgreementTemplateSchema()
-    loaded = {}
-    for path in sorted(TEMPLATE_DIR.glob("*.json")):
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        raw.pop("alert_rules", None)  # default alert rules: read by services.alert_rules
-        data = schema.load(raw)
-        loaded[data["id"]] = _document(data, author=None)
-    return loaded
+    """The shipped templates by id."""
+    if _builtins is None:
+        raise RuntimeError("Built-in templates are installed by create_app; build the app first.")
+    return _builtins
 
 
 def find(template_id: str) -> AgreementTemplate | None:

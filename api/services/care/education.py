@@ -13,12 +13,10 @@ opened is still found by `stale_assignments`, and the time is that of the accept
 than of whoever happened to look first.
 """
 
-import json
 import re
 import unicodedata
 from contextlib import suppress
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -30,10 +28,8 @@ from api.models.agreement import Agreement
 from api.models.care_team import CareTeamMember
 from api.models.education import EducationItem, EducationProgress
 from api.models.user import User
-from api.schemas.education import StarterItemSchema
 from api.services.common import markdown
 
-STARTER_DIR = Path(__file__).resolve().parents[2] / "data" / "education"
 STARTER_AUTHOR = "CarePact editorial team"
 MIN_PREFIX = 3
 _WORD = re.compile(r"[a-z0-9]+")
@@ -157,20 +153,12 @@ def panel_conditions(provider_id) -> set[str]:
     return {normalise_condition(row["_id"]) for row in grouped if isinstance(row["_id"], str)}
 
 
-def _starter_items() -> list[dict]:
-    """The data files, validated by the same rules as a provider's POST (https, safe Markdown)."""
-    schema = StarterItemSchema(many=True)
-    items = []
-    for path in sorted(STARTER_DIR.glob("*.json")):
-        items += schema.load(json.loads(path.read_text(encoding="utf-8")))
-    return items
-
-
-def load_starter_library(*, now: datetime | None = None) -> int:
-    """Upsert the starter items by their slug ids: running it again changes nothing new."""
+def load_starter_library(items: list[dict], *, now: datetime | None = None) -> int:
+    """Upsert the starter items (`api.schemas.shipped.starter_items()`) by their slug ids:
+    running it again changes nothing new."""
     now = now or utcnow()
     operations = []
-    for data in _starter_items():
+    for data in items:
         item = _fill(EducationItem(id=data["id"], author_name=STARTER_AUTHOR), data)
         fields = item.to_mongo().to_dict()
         fields.pop("_id")

@@ -1,0 +1,58 @@
+"""The services' layout rules (docs/architecture.md, issue 16): read from the source, so a
+module that breaks one fails here whether or not a test happens to import it.
+
+Services take plain values and injected settings: they never import the HTTP edge (schemas,
+resources, the access rule) nor Flask's request-bound globals, at module level or inside a
+function.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ROOT / "api" / "services"
+SERVICE_FILES = sorted(SERVICES.rglob("*.py"))
+
+FORBIDDEN_MODULES = ("api.schemas", "api.resources")
+
+
+def _name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, dotted name) of every import in the file, `from a import b` giving `a.b`."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
+    return found
+
+
+def _offences(path: Path, forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{_name(path)}:{line} imports {name}"
+        for line, name in _imports(path)
+        if any(name == bad or name.startswith(bad + ".") for bad in forbidden)
+    ]
+
+
+def test_the_services_are_all_read():
+    assert len(SERVICE_FILES) > 50
+    assert any(_imports(path) for path in SERVICE_FILES)
+
+
+@pytest.mark.parametrize("forbidden", FORBIDDEN_MODULES)
+def test_no_service_imports_the_http_edge(forbidden):
+    offences = [o for path in SERVICE_FILES for o in _offences(path, (forbidden,))]
+    assert offences == []
+
+
+def test_the_check_sees_imports_inside_functions(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    from api.schemas.alerts import AlertRuleCreateSchema\n")
+    assert _imports(sample) == [(2, "api.schemas.alerts.AlertRuleCreateSchema")]
