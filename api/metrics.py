@@ -70,12 +70,28 @@ JOB_ITEMS = Counter(
     ["job", "outcome"],
 )
 REMINDERS = Counter(
-    "carepact_reminders_total", "Reminders delivered to the inbox or failed.", ["outcome"]
+    "carepact_reminders_total",
+    "Reminders put in the inbox (delivered), not sent (skipped, expired), or whose push to a "
+    "device failed for good (failed, once per device).",
+    ["outcome"],
 )
 PUSHES = Counter(
     "carepact_pushes_total",
-    "Pushes to one device, by channel and outcome (delivered, failed, unregistered).",
+    "Pushes to one device as the outbox settled them: delivered, failed (for good: attempts "
+    "ran out or refused), dropped (the device was removed, or its token is dead).",
     ["channel", "outcome"],
+)
+PUSH_ATTEMPTS = Counter(
+    "carepact_push_attempts_total",
+    "Calls to the push service, by channel and answer (delivered, failed, unregistered); "
+    "a failed one may be tried again later.",
+    ["channel", "outcome"],
+)
+MAILS = Counter(
+    "carepact_mails_total",
+    "Mails as the outbox settled them: sent, or failed (for good: attempts ran out or "
+    "refused), by transport.",
+    ["transport", "outcome"],
 )
 ALERTS_OPENED = Counter("carepact_alerts_opened_total", "Alerts opened, by severity.", ["severity"])
 
@@ -98,9 +114,25 @@ def job_finished(job: str, seconds: float, counts: dict | None) -> None:
             JOB_ITEMS.labels(job, outcome).inc(n)
 
 
-def push_sent(channel: str, *, ok: bool, unregistered: bool) -> None:
+def push_attempted(channel: str, *, ok: bool, unregistered: bool) -> None:
     outcome = "unregistered" if unregistered else "delivered" if ok else "failed"
-    PUSHES.labels(channel, outcome).inc()
+    PUSH_ATTEMPTS.labels(channel, outcome).inc()
+
+
+def push_settled(channel: str, outcome: str, *, reminder: bool) -> None:
+    """One outbox push's send, as the outbox tells it: sent, failed, dropped or retrying (not
+    settled yet: its attempt is counted, its end will be)."""
+    if outcome == "retrying":
+        return
+    PUSHES.labels(channel, "delivered" if outcome == "sent" else outcome).inc()
+    if reminder and outcome == "failed":
+        REMINDERS.labels("failed").inc()
+
+
+def mail_settled(transport: str, outcome: str) -> None:
+    """One outbox mail's send: sent, failed or retrying (not settled yet)."""
+    if outcome != "retrying":
+        MAILS.labels(transport, outcome).inc()
 
 
 class CommandMetrics(monitoring.CommandListener):

@@ -18,10 +18,14 @@ from api.extensions import limiter
 from api.services.notify import outbox
 from api.services.notify.push import LogChannel, PushMessage
 from devserver.embedded import free_port
+from jobs.context import worker_from_settings
 from jobs.registry import JOBS, Job
 from jobs.worker import run_job
 from tests.log_helpers import GLUCOSE, WALK, entry, plan, post
 from tests.test_alerts import rule
+from tests.test_outbox import DUE, patient_with_reminder
+from tests.test_push import SECRET, Loopback
+from tests.test_signup import sign_up
 
 TOKEN = "metrics-token-for-the-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -169,9 +173,9 @@ def test_an_alert_opened_and_a_push_are_counted(client, factory, mongo):
     after = scrape(client)
     opened = "carepact_alerts_opened_total"
     assert value(after, opened, severity="urgent") - value(before, opened, severity="urgent") == 1
-    pushes = "carepact_pushes_total"
+    attempts = "carepact_push_attempts_total"
     labels = {"channel": "log", "outcome": "delivered"}
-    assert value(after, pushes, **labels) - value(before, pushes, **labels) >= 1
+    assert value(after, attempts, **labels) - value(before, attempts, **labels) == 1
 
 
 def test_no_label_carries_an_id_or_a_name(client, factory):
@@ -242,3 +246,119 @@ def test_outbox_entries_waiting_are_counted_with_the_age_of_the_oldest(client, m
     assert 300 <= value(after, "carepact_outbox_oldest_pending_age_seconds") < 400
     mongo.outbox.update_many({}, {"$set": {"state": "sent"}})
     assert value(scrape(client), "carepact_outbox_pending", kind="mail") == 0
+
+
+def webhook_worker(app, loopback, **settings):
+    """What `python -m jobs` hands its jobs, pushing to the loopback webhook."""
+    return worker_from_settings(
+        {
+            **app.config,
+            "PUSH_CHANNEL": "webhook",
+            "PUSH_WEBHOOK_URL": loopback.url,
+            "PUSH_WEBHOOK_SECRET": SECRET,
+            **settings,
+        },
+        name="metrics-worker",
+    )
+
+
+def job_named(name: str) -> Job:
+    return next(job for job in JOBS if job.name == name)
+
+
+def moves(before, after):
+    return lambda name, **labels: value(after, name, **labels) - value(before, name, **labels)
+
+
+class TestDeliveries:
+    """Reminders, pushes and mails are counted as the outbox settles them, not per attempt."""
+
+    def test_a_reminder_whose_push_fails_for_good_is_a_failed_reminder_and_push(
+        self, app, client, factory, mongo
+    ):
+        patient_with_reminder(factory, mongo, "token-1")
+        loopback = Loopback()
+        loopback.replies = [(500, {})] * 2
+        worker = webhook_worker(app, loopback, PUSH_MAX_ATTEMPTS=2)
+        sender = job_named("send_outbox")
+        try:
+            before = scrape(client)
+            assert run_job(job_named("dispatch_reminders"), worker, now=DUE)["delivered"] == 1
+            assert run_job(sender, worker, now=DUE) == {"push_retrying": 1}
+            retrying = scrape(client)
+            retry_at = mongo.outbox.find_one()["due_at"]
+            assert run_job(sender, worker, now=retry_at) == {"push_failed": 1}
+            after = scrape(client)
+        finally:
+            loopback.close()
+        assert len(loopback.requests) == 2
+        first = moves(before, retrying)
+        assert first("carepact_reminders_total", outcome="delivered") == 1
+        assert first("carepact_push_attempts_total", channel="webhook", outcome="failed") == 1
+        # Tried once and due again: not a failure yet.
+        assert first("carepact_pushes_total", channel="webhook", outcome="failed") == 0
+        assert first("carepact_reminders_total", outcome="failed") == 0
+        moved = moves(before, after)
+        assert moved("carepact_pushes_total", channel="webhook", outcome="failed") == 1
+        assert moved("carepact_pushes_total", channel="webhook", outcome="delivered") == 0
+        assert moved("carepact_reminders_total", outcome="failed") == 1
+        assert moved("carepact_push_attempts_total", channel="webhook", outcome="failed") == 2
+        assert mongo.outbox.find_one()["state"] == "failed"
+
+    def test_a_dead_token_is_a_dropped_push_not_a_failed_reminder(
+        self, app, client, factory, mongo
+    ):
+        patient_with_reminder(factory, mongo, "dead-token")
+        loopback = Loopback()
+        loopback.replies = [(410, {})]
+        worker = webhook_worker(app, loopback)
+        try:
+            before = scrape(client)
+            assert run_job(job_named("dispatch_reminders"), worker, now=DUE)["delivered"] == 1
+            assert run_job(job_named("send_outbox"), worker, now=DUE) == {"push_dropped": 1}
+            after = scrape(client)
+        finally:
+            loopback.close()
+        moved = moves(before, after)
+        assert moved("carepact_pushes_total", channel="webhook", outcome="dropped") == 1
+        assert moved("carepact_push_attempts_total", channel="webhook", outcome="unregistered") == 1
+        assert moved("carepact_reminders_total", outcome="failed") == 0
+        assert mongo.devices.count_documents({}) == 0
+
+    def test_a_delivered_push_is_counted_once(self, app, client, factory, mongo):
+        patient_with_reminder(factory, mongo, "token-1")
+        loopback = Loopback()
+        worker = webhook_worker(app, loopback)
+        try:
+            before = scrape(client)
+            run_job(job_named("dispatch_reminders"), worker, now=DUE)
+            assert run_job(job_named("send_outbox"), worker, now=DUE) == {"push_sent": 1}
+            after = scrape(client)
+        finally:
+            loopback.close()
+        moved = moves(before, after)
+        assert moved("carepact_pushes_total", channel="webhook", outcome="delivered") == 1
+        assert moved("carepact_reminders_total", outcome="failed") == 0
+
+    def test_mail_sent_and_refused_for_good_are_counted(self, client, smtp_server):
+        before = scrape(client)
+        assert sign_up(client, email="ann@example.org").status_code == 202
+        assert smtp_server.deliver_outbox() == {"mail_sent": 1}
+        smtp_server.refuse_with = "451 Try again later"
+        assert sign_up(client, email="bea@example.org", address="10.9.0.2").status_code == 202
+        assert smtp_server.deliver_outbox() == {"mail_retrying": 1}
+        waiting = scrape(client)
+        smtp_server.refuse_with = "550 No such user"
+        assert sign_up(client, email="cy@example.org", address="10.9.0.3").status_code == 202
+        later = utcnow() + timedelta(minutes=5)  # the 4xx's backoff has run out too
+        assert smtp_server.deliver_outbox(later) == {"mail_failed": 2}
+        response = client.get("/metrics", headers=AUTH)
+        after = scrape(client)
+        assert (
+            moves(before, waiting)("carepact_mails_total", transport="smtp", outcome="failed") == 0
+        )
+        moved = moves(before, after)
+        assert moved("carepact_mails_total", transport="smtp", outcome="sent") == 1
+        assert moved("carepact_mails_total", transport="smtp", outcome="failed") == 2
+        text = response.get_data(as_text=True)
+        assert "example.org" not in text  # no address in a label

@@ -13,7 +13,8 @@ known, and only by the claim that still holds it:
     → `dropped`;
   - a transient failure → back to `pending`, due again after an exponential backoff, until
     the attempts run out → `failed` with its reason (so does a permanent refusal at once).
-A finished entry keeps its outcome, not its text.
+A finished entry keeps its outcome, not its text. Each settled send is counted in
+`api.metrics` (pushes, mails, and a reminder whose push failed for good).
 """
 
 import time
@@ -25,9 +26,11 @@ from datetime import datetime, timedelta
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from api import metrics
 from api.db import find_in
 from api.models.notification import Device
 from api.models.outbox import OutboxEntry
+from api.models.reminder import KINDS as REMINDER_KINDS
 from api.services.notify.mail import Mail, Mailer, MailError
 from api.services.notify.push import Channel, PushMessage
 
@@ -264,6 +267,10 @@ def _send_mail(entry, token, mailer: Mailer, policy, now) -> str:
     return "sent"
 
 
+def _of_a_reminder(entry: dict) -> bool:
+    return (entry.get("data") or {}).get("kind") in REMINDER_KINDS
+
+
 def send_due(
     *,
     now: datetime,
@@ -301,8 +308,10 @@ def send_due(
                 break
             if entry["kind"] == "push":
                 outcome = _send_push(entry, token, devices.get(entry["device"]), push, policy, at)
+                metrics.push_settled(push.name, outcome, reminder=_of_a_reminder(entry))
             else:
                 outcome = _send_mail(entry, token, mailer, policy, at)
+                metrics.mail_settled(mailer.name, outcome)
             key = f"{entry['kind']}_{outcome}"
             counts[key] = counts.get(key, 0) + 1
     return counts

@@ -68,7 +68,7 @@ def counted(send):
     @functools.wraps(send)
     def counted_send(channel, message: PushMessage) -> PushResult:
         result = send(channel, message)
-        metrics.push_sent(channel.name, ok=result.ok, unregistered=result.unregistered)
+        metrics.push_attempted(channel.name, ok=result.ok, unregistered=result.unregistered)
         fields = {"channel": channel.name, "key": message.key, "ok": result.ok}
         fields.update(attempts=result.attempts, unregistered=result.unregistered)
         log.info("push sent" if result.ok else "push failed", extra={"fields": fields})
