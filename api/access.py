@@ -13,7 +13,7 @@ written to the patient's access log.
 
 import functools
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ from api.models.caregiver import Grant
 from api.models.clinic import Clinic
 from api.models.user import User
 from api.services.clinic.api_clients import CLIENT_ROLE
+from api.services.identity.caregivers import grant_in_force
 from api.services.tracking import uploaders
 
 
@@ -67,6 +68,10 @@ class Scope:
         return self._patient
 
     @property
+    def caller_id(self) -> ObjectId:
+        return self.caller.id
+
+    @property
     def on_behalf(self) -> bool:
         """True when someone other than the patient acts on the patient's records."""
         return self.relation != "self"
@@ -93,10 +98,6 @@ def _parse_pid(pid: str, who: Caller) -> ObjectId:
 
 def _grant_level(grant: Grant) -> int:
     return max(_CAREGIVER_LEVELS[p] for p in grant.permissions)
-
-
-def grant_in_force(grant: Grant, today: date) -> bool:
-    return grant.status == "active" and (grant.expires_on is None or today <= grant.expires_on)
 
 
 def _caregiver_scope(patient_id: ObjectId, who: Caller, now: datetime) -> Scope | None:
@@ -222,11 +223,12 @@ def admit(pid: str, *, now: datetime | None = None) -> Scope:
     return scope
 
 
-def patient_scope(pid: str, need: Need = Need.VIEW, *, now: datetime | None = None) -> Scope:
-    """Resolve `{pid}` for the signed-in caller, or raise 404 / 403."""
+def patient_scope(pid: str, need: Need | str = Need.VIEW, *, now: datetime | None = None) -> Scope:
+    """Resolve `{pid}` for the signed-in caller, or raise 404 / 403. `need` may be a service's
+    plain name of it (`agreements.need_for`)."""
     now = now or utcnow()
     scope = admit(pid, now=now)
-    _check_need(scope, need)
+    _check_need(scope, Need(need))
     if scope.on_behalf:
         rule = request.url_rule.rule if request.url_rule else request.path
         record_access(scope, f"{request.method} {rule}", now)

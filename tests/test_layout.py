@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ROOT / "api" / "services"
 SERVICE_FILES = sorted(SERVICES.rglob("*.py"))
 
-FORBIDDEN_MODULES = ("api.schemas", "api.resources")
+FORBIDDEN_MODULES = ("api.schemas", "api.resources", "api.access")
 
 
 def _name(path: Path) -> str:

@@ -19,7 +19,6 @@ from bson.errors import InvalidId
 from mongoengine.errors import NotUniqueError
 
 from api import transactions
-from api.access import Need, Scope
 from api.errors import (
     Conflict,
     Forbidden,
@@ -32,6 +31,7 @@ from api.models.agreement import Agreement, AgreementContent, AgreementVersion
 from api.services.care import agreement_templates
 from api.services.care.agreement_content import CONTENT_FIELDS, build_content, content_data, ids_in
 from api.services.common import local_days
+from api.services.common.acting import Acting
 from api.services.common.intervals import add_interval, parse_interval
 from api.services.identity.minors import is_minor
 
@@ -43,28 +43,28 @@ class Transition:
     action: str
     source: str
     target: str
-    need: Need  # CARE: a provider on the team; MANAGE: the patient or a managing caregiver
+    need: str  # care: a provider on the team; manage: the patient or a managing caregiver
 
 
 TRANSITIONS = (
-    Transition("propose", "draft", "proposed", Need.CARE),
-    Transition("accept", "proposed", "active", Need.MANAGE),
-    Transition("decline", "proposed", "draft", Need.MANAGE),
-    Transition("accept", REVISION, "active", Need.MANAGE),
-    Transition("decline", REVISION, "active", Need.MANAGE),
-    Transition("complete", "active", "completed", Need.CARE),
-    Transition("complete", REVISION, "completed", Need.CARE),
-    Transition("revoke", "draft", "revoked", Need.CARE),
-    Transition("revoke", "proposed", "revoked", Need.CARE),
-    Transition("revoke", "active", "revoked", Need.CARE),
-    Transition("revoke", REVISION, "revoked", Need.CARE),
+    Transition("propose", "draft", "proposed", "care"),
+    Transition("accept", "proposed", "active", "manage"),
+    Transition("decline", "proposed", "draft", "manage"),
+    Transition("accept", REVISION, "active", "manage"),
+    Transition("decline", REVISION, "active", "manage"),
+    Transition("complete", "active", "completed", "care"),
+    Transition("complete", REVISION, "completed", "care"),
+    Transition("revoke", "draft", "revoked", "care"),
+    Transition("revoke", "proposed", "revoked", "care"),
+    Transition("revoke", "active", "revoked", "care"),
+    Transition("revoke", REVISION, "revoked", "care"),
 )
 ACTIONS = tuple(dict.fromkeys(t.action for t in TRANSITIONS))
 EDITABLE = ("draft", "proposed", "active")
 
 
-def need_for(action: str) -> Need:
-    """Who may fire `action` (one Need per action, whatever the source state)."""
+def need_for(action: str) -> str:
+    """Who may fire `action` (one `api.access.Need` per action, whatever the source state)."""
     return next(t.need for t in TRANSITIONS if t.action == action)
 
 
@@ -126,7 +126,7 @@ def _local_today(patient, now: datetime):
     return now.astimezone(ZoneInfo(patient.timezone or "UTC")).date()
 
 
-def create_draft(*, scope: Scope, data: dict, now: datetime) -> Agreement:
+def create_draft(*, scope: Acting, data: dict, now: datetime) -> Agreement:
     """A provider's draft, from scratch or from a template (fields sent override it)."""
     plan, review_after, template_id = {}, None, data.get("template_id")
     if template_id is not None:
@@ -141,7 +141,7 @@ def create_draft(*, scope: Scope, data: dict, now: datetime) -> Agreement:
         plan["review_on"] = add_interval(plan["start_on"], parse_interval(review_after))
     agreement = Agreement(
         patient=scope.patient_id,
-        author=scope.caller.id,
+        author=scope.caller_id,
         status="draft",
         version=1,
         content=build_content(plan),
@@ -169,7 +169,7 @@ def _apply(agreement: Agreement, now: datetime, **changes) -> Agreement | None:
 
 
 def update(
-    *, scope: Scope, agreement_id: str, changes: dict, expected_version: int | None, now: datetime
+    *, scope: Acting, agreement_id: str, changes: dict, expected_version: int | None, now: datetime
 ) -> Agreement:
     """Edit a draft or proposal in place; an edit of an active agreement becomes a revision
     that waits for the patient while the active content stays in force."""
@@ -189,7 +189,7 @@ def update(
             agreement,
             now,
             set__revision=revision,
-            set__revision_proposed_by=scope.caller.id,
+            set__revision_proposed_by=scope.caller_id,
             set__revision_proposed_at=now,
         )
     else:
@@ -217,7 +217,7 @@ class Outcome:
 
 def transition(
     *,
-    scope: Scope,
+    scope: Acting,
     agreement_id: str,
     action: str,
     expected_version: int | None = None,
@@ -240,7 +240,7 @@ def transition(
             agreement,
             now,
             set__status="proposed",
-            set__proposed_by=scope.caller.id,
+            set__proposed_by=scope.caller_id,
             set__proposed_at=now,
         )
     elif step.action == "decline" and step.source == REVISION:
@@ -259,7 +259,7 @@ def transition(
             now,
             set__status=step.target,
             set__ended_at=now,
-            set__ended_by=scope.caller.id,
+            set__ended_by=scope.caller_id,
             unset__revision=True,
             unset__revision_proposed_by=True,
             unset__revision_proposed_at=True,
@@ -283,7 +283,7 @@ class _LostRace(Exception):
     """Someone else changed the agreement between our read and our write."""
 
 
-def _accept(scope: Scope, agreement: Agreement, minor_age: int, now: datetime) -> Outcome:
+def _accept(scope: Acting, agreement: Agreement, minor_age: int, now: datetime) -> Outcome:
     """Put the proposal (or the pending revision) in force as a new immutable version.
 
     The version, the conditional flip and the completion of the agreements it replaces are
@@ -296,7 +296,7 @@ def _accept(scope: Scope, agreement: Agreement, minor_age: int, now: datetime) -
             current_status=agreement.status,
         )
     proposer = agreement.revision_proposed_by or agreement.proposed_by
-    if scope.relation != "self" and scope.caller.id in (proposer, agreement.author):
+    if scope.relation != "self" and scope.caller_id in (proposer, agreement.author):
         # Otherwise a provider holding a caregiver grant would both propose and consent.
         raise Forbidden("Whoever proposed an agreement cannot accept it on the patient's behalf.")
     content: AgreementContent = agreement.revision or agreement.content
@@ -311,7 +311,7 @@ def _accept(scope: Scope, agreement: Agreement, minor_age: int, now: datetime) -
         number=number,
         content=content,
         proposed_by=agreement.revision_proposed_by or agreement.proposed_by,
-        accepted_by=scope.caller.id,
+        accepted_by=scope.caller_id,
         on_behalf_of=on_behalf_of,
         accepted_at=now,
     )
@@ -329,13 +329,13 @@ def _accept(scope: Scope, agreement: Agreement, minor_age: int, now: datetime) -
             set__accepted_version=number,
             set__active_since=now,
             set__active_from=local_days.day_start(today, scope.patient.timezone),
-            set__accepted_by=scope.caller.id,
+            set__accepted_by=scope.caller_id,
             set__on_behalf_of=on_behalf_of,
             set__accepted_at=now,
         )
         if updated is None:
             raise _LostRace()
-        return updated, _complete_overlapping(updated, scope.caller.id, now)
+        return updated, _complete_overlapping(updated, scope.caller_id, now)
 
     try:
         updated, completed = transactions.run(

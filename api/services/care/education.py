@@ -29,6 +29,7 @@ from api.models.care_team import CareTeamMember
 from api.models.education import EducationItem, EducationProgress
 from api.models.user import User
 from api.services.common import markdown
+from api.services.common.acting import Acting
 
 STARTER_AUTHOR = "CarePact editorial team"
 MIN_PREFIX = 3
@@ -263,7 +264,7 @@ def patient_education(patient_id, *, now: datetime) -> list[dict]:
     return [_row(items[item], progress[(patient, item)]) for patient, item in assigned]
 
 
-def record_progress(*, scope, item_id: str, status: str, now: datetime) -> dict:
+def record_progress(*, scope: Acting, item_id: str, status: str, now: datetime) -> dict:
     """`viewed` or `completed`; status never moves back from completed, times keep the first.
 
     The patient's own record of learning: the patient or a caregiver with `log` writes it;
@@ -271,7 +272,7 @@ def record_progress(*, scope, item_id: str, status: str, now: datetime) -> dict:
     """
     if scope.relation == "team":
         raise Forbidden("Education progress is recorded by the patient or their caregiver.")
-    patient_id, recorded_by = scope.patient_id, scope.caller.id
+    patient_id, recorded_by = scope.patient_id, scope.caller_id
     since = _assignments(patient_id).get((patient_id, item_id))
     item = EducationItem.objects(pk=item_id).first() if since is not None else None
     if item is None:

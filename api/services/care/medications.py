@@ -14,11 +14,11 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from mongoengine.queryset.visitor import Q
 
-from api.access import Scope
 from api.errors import Conflict, NotFound, field_error
 from api.models.medication import Actor, DuplicateOverride, Medication, MedicationChange
 from api.models.user import User
 from api.services.care import atc
+from api.services.common.acting import Acting
 
 SAME_INGREDIENT = "same_ingredient"
 SAME_SUBGROUP_AND_ROUTE = "same_subgroup_and_route"
@@ -114,16 +114,16 @@ def _duplicate_conflict(found: list[Medication], drug: Drug) -> Conflict:
     )
 
 
-def _actor(scope: Scope) -> Actor:
+def _actor(scope: Acting) -> Actor:
     if scope.relation == "self":
         return Actor(id=scope.patient_id, name=scope.patient.name)
-    user = User.objects(pk=scope.caller.id).only("name").first()
+    user = User.objects(pk=scope.caller_id).only("name").first()
     if user is None:
         raise NotFound()
     return Actor(id=user.pk, name=user.name)
 
 
-def add(scope: Scope, data: dict, *, now: datetime) -> Medication:
+def add(scope: Acting, data: dict, *, now: datetime) -> Medication:
     """A provider on the team prescribes; the patient or a caregiver self-reports (marked)."""
     drug = identify(data["name"], data.get("atc_code"), data["route"])
     found = duplicates_of(scope.patient_id, drug, data["route"])
@@ -169,7 +169,7 @@ def _medication(patient_id: ObjectId, medication_id: str) -> Medication:
     return medication
 
 
-def _check_stop(scope: Scope, medication: Medication, stop_on, now: datetime) -> None:
+def _check_stop(scope: Acting, medication: Medication, stop_on, now: datetime) -> None:
     if stop_on < medication.start_on:
         raise field_error(
             "stop_on", f"Must not be before the start date ({medication.start_on.isoformat()})."
@@ -180,7 +180,7 @@ def _check_stop(scope: Scope, medication: Medication, stop_on, now: datetime) ->
         raise field_error("stop_on", f"Must not be after today ({today.isoformat()}).")
 
 
-def change(scope: Scope, medication_id: str, data: dict, *, now: datetime) -> Medication:
+def change(scope: Acting, medication_id: str, data: dict, *, now: datetime) -> Medication:
     """Change the dose or frequency, or stop it; a stopped medication stays as it was."""
     medication = _medication(scope.patient_id, medication_id)
     if medication.status != "active":

@@ -1,6 +1,7 @@
 """Caregiver grants: issuing a one-time code, redeeming it, listing and ending grants.
 
-Whether a grant lets someone in is decided by the access rule (`api.access`); this module
+Whether a grant lets someone in is decided by the access rule (`api.access`, with
+`grant_in_force`); this module
 decides who may hand grants out and take them back, and keeps grants' lifecycle:
 pending (a code is out) → active (a caregiver redeemed it) → ended (revoked, replaced or
 the patient's account erased). An active grant also stops working, without a write, once
@@ -14,11 +15,11 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from mongoengine.queryset.visitor import Q
 
-from api.access import Scope, grant_in_force
 from api.errors import Conflict, Forbidden, NotFound, field_error
 from api.models.care_team import CareTeamMember
 from api.models.caregiver import PERMISSIONS, Grant
 from api.models.user import User
+from api.services.common.acting import Acting
 from api.services.common.codes import code_hash, new_code
 from api.services.identity.minors import is_minor
 
@@ -31,6 +32,10 @@ def cumulative(permissions) -> list[str]:
     """Permissions build on each other: `log` includes `view`, `manage` includes both."""
     strongest = max(PERMISSIONS.index(p) for p in permissions)
     return list(PERMISSIONS[: strongest + 1])
+
+
+def grant_in_force(grant: Grant, today: date) -> bool:
+    return grant.status == "active" and (grant.expires_on is None or today <= grant.expires_on)
 
 
 def patient_today(patient: User, now: datetime) -> date:
@@ -46,7 +51,7 @@ def status_of(grant: Grant, patient: User | None, now: datetime) -> str:
     return grant.status
 
 
-def _provider_for_minor(scope: Scope, *, minor_age: int, now: datetime, act: str) -> None:
+def _provider_for_minor(scope: Acting, *, minor_age: int, now: datetime, act: str) -> None:
     if not is_minor(scope.patient, now, minor_age):
         raise Forbidden(f"A provider may {act} caregivers only for a minor.")
 
@@ -63,7 +68,7 @@ def _no_longer_than_own(own: Grant, expires_on: date | None) -> None:
 
 
 def issue(
-    scope: Scope,
+    scope: Acting,
     *,
     relationship: str,
     permissions: list[str],
@@ -94,7 +99,7 @@ def issue(
         code_hash=code_hash(code),
         code_expires_at=now + timedelta(days=CODE_VALID_DAYS),
         expires_on=expires_on,
-        created_by=scope.caller.id,
+        created_by=scope.caller_id,
         issuer_relation=scope.relation,
         issued_under=scope.grant.pk if scope.relation == "caregiver" else None,
         created_at=now,
@@ -170,7 +175,7 @@ def dependants(caregiver_id: ObjectId, *, now: datetime) -> list[tuple[Grant, Us
     ]
 
 
-def grants_of(scope: Scope):
+def grants_of(scope: Acting):
     """Every grant of the patient, newest first: for the patient, the team, or `manage`."""
     if scope.relation == "caregiver" and "manage" not in scope.permissions:
         raise Forbidden("Seeing the other caregivers needs the 'manage' permission.")
@@ -184,7 +189,7 @@ def people_by_id(grants) -> dict[ObjectId, User]:
     return {u.pk: u for u in User.objects(pk__in=list(ids)).only("name", "role")}
 
 
-def end(scope: Scope, grant_id: str, *, minor_age: int, now: datetime) -> Grant:
+def end(scope: Acting, grant_id: str, *, minor_age: int, now: datetime) -> Grant:
     """The patient, that caregiver, its issuer with `manage`, or (minor) a provider ends it."""
     manages = "manage" in scope.permissions
     if scope.relation == "caregiver" and not manages and grant_id != str(scope.grant.pk):
@@ -197,14 +202,14 @@ def end(scope: Scope, grant_id: str, *, minor_age: int, now: datetime) -> Grant:
         grant = None
     if grant is None:
         raise NotFound()
-    if scope.relation == "caregiver" and scope.caller.id not in (grant.caregiver, grant.created_by):
+    if scope.relation == "caregiver" and scope.caller_id not in (grant.caregiver, grant.created_by):
         raise Forbidden("A caregiver may end only their own grant or the ones they issued.")
     ended = Grant.objects(pk=grant.pk, status__in=_OPEN).update_one(
-        set__status="ended", set__ended_at=now, set__ended_by=scope.caller.id, set__updated_at=now
+        set__status="ended", set__ended_at=now, set__ended_by=scope.caller_id, set__updated_at=now
     )
     if not ended:
         raise Conflict("This grant has already ended.")
-    end_issued_under(grant, ended_by=scope.caller.id, now=now)
+    end_issued_under(grant, ended_by=scope.caller_id, now=now)
     grant.reload()
     return grant
 

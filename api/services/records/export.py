@@ -14,7 +14,6 @@ from datetime import datetime
 
 from pymongo import ASCENDING
 
-from api.access import grant_in_force
 from api.models.agreement import Agreement
 from api.models.alert import Alert
 from api.models.care_team import CareTeamMember
@@ -25,6 +24,7 @@ from api.services.alerts import engine as alerts
 from api.services.alerts import verdicts
 from api.services.care import checkups, medications
 from api.services.common import local_days
+from api.services.identity.caregivers import grant_in_force
 from api.services.records import fhir, fhir_values
 from api.services.tracking import logs
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from api.access import grant_in_force
 from api.models.agreement import Agreement
 from api.models.alert import Alert
 from api.models.care_team import CareTeamMember
@@ -27,6 +26,7 @@ from api.services.alerts import engine as alerts
 from api.services.alerts import verdicts
 from api.services.care import checkups
 from api.services.common import local_days
+from api.services.identity.caregivers import grant_in_force
 from api.services.records import fhir, fhir_glucose, fhir_values
 from api.services.records.fhir_communication import communication
 from api.services.tracking import glucose, glucose_entries, logs
