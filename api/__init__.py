@@ -14,6 +14,7 @@ from api.json_body import StrictJSONProvider
 from api.observability import configure_logging, register_request_hooks
 from api.ratelimit_storage import storage_uri
 from api.request_body import register_body_checks
+from api.services.identity import settings as identity_settings
 
 API_SETTINGS = {
     "API_TITLE": "CarePact API",
@@ -68,6 +69,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_response_headers(app)
     register_idempotency(app)
     register_commands(app)
+    identity_settings.install(identity_settings.IdentitySettings.from_config(app.config))
     install_builtin_data()
     return app
 

@@ -7,15 +7,22 @@ function.
 """
 
 import ast
+import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
+from api.clock import utcnow
+from api.services.identity import passwords, tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ROOT / "api" / "services"
 SERVICE_FILES = sorted(SERVICES.rglob("*.py"))
 
-FORBIDDEN_MODULES = ("api.schemas", "api.resources", "api.access")
+# flask: request, current_app and g exist only inside a request or an app context, which a
+# job's pool thread does not have (issue 16, defect 0). flask_jwt_extended is a library.
+FORBIDDEN_MODULES = ("api.schemas", "api.resources", "api.access", "flask")
 
 
 def _name(path: Path) -> str:
@@ -56,3 +63,23 @@ def test_the_check_sees_imports_inside_functions(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("def f():\n    from api.schemas.alerts import AlertRuleCreateSchema\n")
     assert _imports(sample) == [(2, "api.schemas.alerts.AlertRuleCreateSchema")]
+
+
+def test_identity_services_work_outside_an_app_context(app, factory, mongo):
+    """What a job's pool thread sees: no app context, yet the app's settings are in force."""
+    patient = factory.patient()
+    done = {}
+
+    def outside():
+        done["hash"] = passwords.hash_password("a long enough passphrase")
+        done["verified"] = passwords.verify_password(done["hash"], "a long enough passphrase")
+        tokens.revoke_user(patient.pk, "test")
+
+    thread = threading.Thread(target=outside)
+    thread.start()
+    thread.join(30)
+    assert done["verified"] is True
+    assert done["hash"].startswith("$argon2id$v=19$m=8192,t=1,p=1$")  # the test profile
+    stored = mongo.revocations.find_one({"_id": f"user:{patient.pk}"})
+    assert stored["reason"] == "test"
+    assert stored["expires_at"] - utcnow() > timedelta(days=29)

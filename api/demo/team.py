@@ -3,6 +3,7 @@
 Every step finds what an earlier run made before making it, so seeding again changes nothing.
 """
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,7 @@ from api.services.flows import agreements as agreement_flow
 from api.services.flows import clinics as clinic_flow
 from api.services.flows import memberships
 from api.services.identity import accounts, caregivers
+from api.services.identity import settings as identity_settings
 
 # Recommended by the HbA1c recall campaign, so its outcomes can count who read it.
 A1C_READING = {"title": "What your A1C test means", "item_id": "t2d-what-your-a1c-means"}
@@ -44,12 +46,12 @@ def ensure_account(email: str, **spec) -> User:
         return found
     # The demo's password is printed for all to read: a memory-hard hash of it protects
     # nothing, and sixty-six of them would be a good part of the seed's minute.
-    config = current_app.config
-    profile, config["PASSWORD_HASH_PROFILE"] = config["PASSWORD_HASH_PROFILE"], "light"
+    in_force = identity_settings.current()
+    identity_settings.install(replace(in_force, hash_profile="light"))
     try:
         return accounts.create_user(email=email, password=DEMO_PASSWORD, **spec)
     finally:
-        config["PASSWORD_HASH_PROFILE"] = profile
+        identity_settings.install(in_force)
 
 
 def ensure_staff() -> dict[str, User]:

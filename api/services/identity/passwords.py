@@ -7,7 +7,8 @@ each stored hash, so hashes of either profile verify anywhere.
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
+
+from api.services.identity import settings
 
 HASH_PROFILES = {
     "standard": PasswordHasher(),
@@ -20,7 +21,7 @@ _DUMMY_HASHES = {
 
 
 def _profile() -> str:
-    return current_app.config["PASSWORD_HASH_PROFILE"]
+    return settings.current().hash_profile
 
 
 def hash_password(password: str) -> str:

@@ -8,13 +8,13 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from mongoengine.errors import NotUniqueError
 
 from api.clock import utcnow
 from api.errors import Unauthorized
 from api.models.token import Revocation, SpentRefreshToken
+from api.services.identity import settings
 
 
 def _now_ms() -> int:
@@ -25,10 +25,14 @@ def issue_pair(user, family: str | None = None) -> dict:
     family = family or uuid.uuid4().hex
     claims = {"role": user.role, "fam": family, "iat_ms": _now_ms()}
     identity = str(user.pk)
-    access_ttl = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    access_ttl = settings.current().access_ttl
     return {
-        "access_token": create_access_token(identity, additional_claims=claims),
-        "refresh_token": create_refresh_token(identity, additional_claims=claims),
+        "access_token": create_access_token(
+            identity, additional_claims=claims, expires_delta=access_ttl
+        ),
+        "refresh_token": create_refresh_token(
+            identity, additional_claims=claims, expires_delta=settings.current().refresh_ttl
+        ),
         "token_type": "Bearer",  # nosec B105
         "expires_in": int(access_ttl.total_seconds()),
     }
@@ -49,7 +53,7 @@ def _expiry_of(claims: dict) -> datetime:
 
 
 def _longest_lifetime() -> timedelta:
-    return current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+    return settings.current().refresh_ttl
 
 
 def revoke_family(family: str, reason: str) -> None:
