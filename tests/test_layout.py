@@ -83,3 +83,10 @@ def test_identity_services_work_outside_an_app_context(app, factory, mongo):
     stored = mongo.revocations.find_one({"_id": f"user:{patient.pk}"})
     assert stored["reason"] == "test"
     assert stored["expires_at"] - utcnow() > timedelta(days=29)
+
+
+def test_erasure_leaves_what_follows_to_its_flow():
+    """Panel counts, clinic aggregates, tokens and grants move in `flows.erasure`, in order,
+    like every other trigger's consequences; the records service erases records only."""
+    imported = [name for _, name in _imports(SERVICES / "records" / "erasure.py")]
+    assert [n for n in imported if n.startswith(("api.services.", "api.resources"))] == []

@@ -7,7 +7,8 @@ from api.clock import utcnow
 from api.extensions import Blueprint
 from api.fhir.urls import fhir_base_url
 from api.schemas.records import BundleSchema, ErasureSchema
-from api.services.records import erasure, export, report
+from api.services.flows import erasure as erasure_flow
+from api.services.records import export, report
 
 blp = Blueprint(
     "records",
@@ -69,4 +70,4 @@ def erase(data, pid):
     no longer names you. One access-log line, without health data, records the erasure.
     """
     scope = patient_scope(pid, Need.SELF)
-    erasure.erase_account(scope.patient, password=data["password"], now=utcnow())
+    erasure_flow.erase_account(scope.patient, password=data["password"], now=utcnow())

@@ -12,8 +12,8 @@ so a collection added later is covered the day its model is imported in `api.mod
     that someone acted, without saying who; a name stored beside such a reference goes too;
   - a stored response (a binary field: the idempotency replay cache) that mentions the
     patient is dropped: it is a cache, and its request concerned the erased records.
-Panel bucket counts and clinic aggregates, which count the patient without naming them, are
-moved first (`panel.remove_patient`, `population.remove_patient`). What stays: the token
+What the erasure sets in motion elsewhere (tokens, grants, panel counts and clinic aggregates,
+which count the patient without naming them) is `flows.erasure`. What stays: the token
 revocation keyed by the account id (old tokens must keep failing with 401 until they expire;
 it holds no health data and has a TTL) and one access-log line saying the account was erased.
 """
@@ -26,11 +26,8 @@ from bson import ObjectId
 from mongoengine.base.common import _document_registry
 
 import api.models  # noqa: F401  (registers every document class)
-from api.errors import field_error
 from api.models.care_team import AccessLogEntry
 from api.models.user import User
-from api.services.clinic import panel, population
-from api.services.identity import caregivers, passwords, tokens
 
 OWNER_FIELDS = ("patient", "caregiver", "owner", "recipient")
 # Stands in for an erased account wherever another person's record referred to it.
@@ -143,17 +140,8 @@ def erase_records(patient_id: ObjectId) -> None:
         _pseudonymise(cls, patient_id)
 
 
-def erase_account(patient: User, *, password: str, now: datetime) -> None:
-    """The patient confirms with their password; then every token stops working, every
-    caregiver loses access, and the records go. The access log keeps one line."""
-    if not passwords.verify_password(patient.password_hash, password):
-        raise field_error("password", "The password is not correct.")
-    tokens.revoke_user(patient.pk, "account_erased")
-    caregivers.end_all_for_patient(patient.pk, now)
-    # The figures kept for others (panels, clinic aggregates) first, while they can be found.
-    panel.remove_patient(patient.pk)
-    population.remove_patient(patient.pk)
-    erase_records(patient.pk)
+def record_erasure(patient_id: ObjectId, now: datetime) -> None:
+    """The one line the access log keeps: the account was erased, by its patient."""
     AccessLogEntry(
-        patient=patient.pk, actor_role="patient", relation="self", action=ERASED_ACTION, at=now
+        patient=patient_id, actor_role="patient", relation="self", action=ERASED_ACTION, at=now
     ).save()
