@@ -27,6 +27,7 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from api import metrics
+from api.db import find_in
 from api.errors import Conflict, NotFound
 from api.models.alert import SEVERITY_RANK, Alert, AlertRule
 from api.models.care_team import CareTeamMember
@@ -337,10 +338,12 @@ def recipients(patient_id, notify: list[str]) -> list[ObjectId]:
     roles = [role for role in notify if role in PROVIDER_ROLES]
     found = []
     if roles:
+        # The (patient, status) index alone: a third predicate costs the embedded server
+        # its plan (a scan of every membership); a patient's team is a handful of rows.
         members = CareTeamMember._get_collection().find(
-            {"patient": patient_id, "status": "active", "role": {"$in": roles}}, {"provider": 1}
+            {"patient": patient_id, "status": "active"}, {"provider": 1, "role": 1}
         )
-        found = list(dict.fromkeys(m["provider"] for m in members))
+        found = list(dict.fromkeys(m["provider"] for m in members if m["role"] in roles))
     if "patient" in notify:
         found.append(patient_id)
     return found
@@ -374,15 +377,20 @@ def deliver(alert: dict, rule: dict, *, now: datetime, key_suffix: str = "") -> 
 def check_no_data(*, now: datetime, limit: int = 5000) -> tuple[dict, dict]:
     """Open a no_data alert for each rule whose measure was not logged within its period.
 
-    Only rules whose `check_at` has come are read: a rule with recent data is put off until
-    its period could have run out, so a run costs the rules due, not every rule there is.
+    Only rules whose `check_at` has come are read, from the (kind, check_at) index: a rule
+    with recent data is put off until its period could have run out (one look per period
+    however often readings arrive), so a run costs the rules due, not every rule there is;
+    with none due, one index probe that examines nothing. The worker runs it every minute,
+    so an alarm opens within a minute of its period running out.
     Returns (counts, patient id → summary after, for those whose open alerts moved).
     """
     due = list(rules().find({"kind": "no_data", "check_at": {"$lte": now}}).limit(limit))
+    if not due:
+        return {"rules_checked": 0, "alerts_opened": 0, "postponed": 0}, {}
     zones = {
         user["_id"]: user.get("timezone")
-        for user in User._get_collection().find(
-            {"_id": {"$in": list({r["patient"] for r in due})}}, {"timezone": 1}
+        for user in find_in(
+            User._get_collection(), "_id", {r["patient"] for r in due}, {"timezone": 1}
         )
     }
     opened = postponed = 0
