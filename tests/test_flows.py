@@ -8,6 +8,7 @@ summary's open-alert counts with the alerts stored.
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -93,6 +94,11 @@ _HEADERS = {}
 
 def _headers(patient):
     return _HEADERS[patient.pk]
+
+
+def _offset(zone_or_user) -> timedelta:
+    zone = getattr(zone_or_user, "timezone", zone_or_user)
+    return datetime.now(ZoneInfo(zone)).utcoffset()
 
 
 def midday_zone() -> str:
@@ -313,12 +319,12 @@ def test_a_profile_change_reaches_the_copies_and_replans_only_for_the_clock(
     assert mongo.population_profiles.find_one({"_id": patient.pk})["name"] == "Ana Lima"
     after = sorted(o["due_at"] for o in mongo.reminder_occurrences.find({"patient": patient.pk}))
     assert after == planned
-    moved = client.patch(
-        "/api/v1/me", json={"timezone": "Asia/Tokyo"}, headers=_headers(patient)
-    ).get_json()
-    assert moved["timezone"] == "Asia/Tokyo"
-    assert mongo.adherence_summaries.find_one({"_id": patient.pk})["tz"] == "Asia/Tokyo"
-    assert mongo.population_profiles.find_one({"_id": patient.pk})["tz"] == "Asia/Tokyo"
+    # A zone whose clock differs from the patient's now (Tokyo is the midday zone at 03:00 UTC).
+    zone = next(z for z in ("Asia/Tokyo", "America/Sao_Paulo") if _offset(z) != _offset(patient))
+    moved = client.patch("/api/v1/me", json={"timezone": zone}, headers=_headers(patient))
+    assert moved.get_json()["timezone"] == zone
+    assert mongo.adherence_summaries.find_one({"_id": patient.pk})["tz"] == zone
+    assert mongo.population_profiles.find_one({"_id": patient.pk})["tz"] == zone
     replanned = sorted(
         o["due_at"] for o in mongo.reminder_occurrences.find({"patient": patient.pk})
     )
