@@ -19,6 +19,7 @@ from api.models.agreement import GOAL_KINDS, PERIODS, TARGET_OPS
 from api.schemas.agreements import CheckupSchema, GoalSchema
 from api.services.care import agreement_templates, agreements
 from api.services.care.agreement_content import content_data
+from api.services.flows import agreements as agreement_flow
 from api.services.tracking.measures import MEASURES
 
 GOAL_FIELDS = ("kind", "title", "measure", "unit", "op", "value", "low", "high", "period")
@@ -219,7 +220,7 @@ def agreement_action(pid, aid, action):
     scope = patient_scope(pid, agreements.need_for(action))
     agreement = agreements.get(scope.patient_id, aid)
     try:
-        agreements.transition(
+        agreement_flow.transition(
             scope=scope,
             agreement_id=aid,
             action=action,

@@ -43,6 +43,9 @@ class AlertRule(TimestampedDocument):
     created_by = me.ObjectIdField()
     open_alert = me.ObjectIdField()
     open_level = me.StringField(choices=ZONE_LEVELS)
+    # When the reading that opened it was taken: an older reading is never the latest, so
+    # it cannot close or escalate the alert, and the logging path need not look.
+    open_reading_at = me.DateTimeField()
     # no_data rules: when the worker should look again (None while an alert is open).
     check_at = me.DateTimeField()
 

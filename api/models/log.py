@@ -120,6 +120,9 @@ class AdherenceSummary(me.Document):
 
     id = me.ObjectIdField(primary_key=True)
     seq = me.IntField(default=0)
+    # Moved by the agreements flow after any change to the patient's agreements: logging
+    # processes confirm their remembered copies against it (`agreement_memory`).
+    agreements_rev = me.IntField(default=0)
     tz = me.StringField(max_length=64)
     glucose_unit = me.StringField(max_length=10)
     last_logged_at = me.DateTimeField()

@@ -112,6 +112,9 @@ def _worth_evaluating(rule: dict, entries: list[dict], change: str) -> bool:
     outside = [out_of_range(rule, e["value"]) for e in entries]
     if not rule.get("open_alert"):
         return any(outside)
+    opened_by = rule.get("open_reading_at")
+    if opened_by is not None and all(e["occurred_at"] < opened_by for e in entries):
+        return False  # back-filled: older than the latest reading, so never the verdict's
     if not all(outside):
         return True  # an in-range reading may close it
     return (
@@ -230,10 +233,15 @@ def open_alert(rule: dict, *, level: str | None, readings: list[dict], now: date
         # Opened meanwhile by a concurrent reading (it tells everyone); keep the hint true.
         existing = alerts().find_one({"rule": rule["_id"], "active": True}, {"level": 1})
         if existing is not None:
-            _point(rule["_id"], existing["_id"], existing.get("level"))
+            _point(rule["_id"], existing["_id"], existing.get("level"), reading_at=None)
             patient_summary.mirror_rules(rule["patient"])
         return None
-    _point(rule["_id"], alert["_id"], level)
+    _point(
+        rule["_id"],
+        alert["_id"],
+        level,
+        reading_at=readings[-1]["occurred_at"] if readings else None,
+    )
     patient_summary.mirror_rules(rule["patient"])
     summary = _count(rule["patient"], {severity: 1})
     metrics.ALERTS_OPENED.labels(severity).inc()
@@ -243,11 +251,9 @@ def open_alert(rule: dict, *, level: str | None, readings: list[dict], now: date
     return summary
 
 
-def _point(rule_id, alert_id, level) -> None:
-    rules().update_one(
-        {"_id": rule_id},
-        {"$set": {"open_alert": alert_id, "open_level": level, "check_at": None}},
-    )
+def _point(rule_id, alert_id, level, *, reading_at) -> None:
+    opened = {"open_alert": alert_id, "open_level": level, "open_reading_at": reading_at}
+    rules().update_one({"_id": rule_id}, {"$set": {**opened, "check_at": None}})
 
 
 def escalate(rule: dict, *, readings: list[dict], now: datetime) -> dict | None:
@@ -292,7 +298,7 @@ def resolve(rule: dict, *, now: datetime, resolution: str) -> dict | None:
     rules().update_one(
         {"_id": rule["_id"], "open_alert": hint},
         {
-            "$unset": {"open_alert": "", "open_level": ""},
+            "$unset": {"open_alert": "", "open_level": "", "open_reading_at": ""},
             "$set": {"check_at": CHECK_NOW if rule["kind"] == "no_data" else None},
         },
     )

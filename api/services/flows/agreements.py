@@ -2,6 +2,7 @@
 
 the transition (`care.agreements`; accepting may complete the agreements it replaces)
   → for each agreement that changed:
+    → the patient's agreement revision (logging processes drop their copies of it)
     → the template's default alert rules (on activation; once per patient and rule)
     → the check-up schedule and `overdue_checkup` on the summary
     → panel rows and clinic aggregates (summary and conditions, one swap)
@@ -15,6 +16,7 @@ from api.services.alerts import rules
 from api.services.care import agreements, checkups
 from api.services.flows import derived
 from api.services.reminders import planning
+from api.services.tracking import summary as patient_summary
 
 
 def transition(*, now: datetime, **kwargs) -> agreements.Outcome:
@@ -27,6 +29,7 @@ def transition(*, now: datetime, **kwargs) -> agreements.Outcome:
 
 def agreement_changed(agreement: Agreement, *, now: datetime) -> None:
     patient_id = agreement.patient
+    patient_summary.agreements_changed(patient_id)
     if agreement.status == "active" and agreement.template_id:
         rules.create_defaults(patient_id, agreement.template_id, now=agreement.updated_at)
     summary = checkups.refresh_summary(patient_id, now=now)

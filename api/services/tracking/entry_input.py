@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bson import ObjectId
-from bson.errors import InvalidId
 
 from api.errors import field_error
 from api.models.agreement import Agreement, AgreementVersion
@@ -18,6 +17,7 @@ from api.models.log import LIVE
 from api.models.user import User
 from api.services.common import local_days
 from api.services.tracking import measures
+from api.services.tracking.agreement_memory import AgreementLookup
 from api.services.tracking.rollups import reading_in_target
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -55,20 +55,8 @@ class Prepared:
 # --- validation ----------------------------------------------------------------------------
 
 
-def _agreement(patient_id, agreement_id: str, cache: dict) -> Agreement:
-    if agreement_id not in cache:
-        try:
-            found = (
-                Agreement.objects(pk=ObjectId(agreement_id), patient=patient_id)
-                .only(
-                    "patient", "status", "active_since", "active_from", "ended_at", "content.goals"
-                )
-                .first()
-            )
-        except (InvalidId, TypeError):
-            found = None
-        cache[agreement_id] = found
-    agreement = cache[agreement_id]
+def _agreement(patient_id, agreement_id: str, agreements: AgreementLookup) -> Agreement:
+    agreement = agreements.get(patient_id, agreement_id)
     if agreement is None:
         raise field_error("agreement_id", "No agreement with this id.")
     if agreement.status not in IN_FORCE or agreement.active_since is None:
@@ -130,9 +118,9 @@ def _body_hash(fields: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def prepare(item: dict, *, author: Author, cache: dict, now: datetime) -> Prepared:
+def prepare(item: dict, *, author: Author, agreements: AgreementLookup, now: datetime) -> Prepared:
     """Validate one entry against its agreement and goal; raise 422 naming the field."""
-    agreement = _agreement(author.patient_id, item["agreement_id"], cache)
+    agreement = _agreement(author.patient_id, item["agreement_id"], agreements)
     goal = find_goal(agreement, item["goal_id"])
     occurred_at = item["occurred_at"]
     _check_time(agreement, occurred_at, now)

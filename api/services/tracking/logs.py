@@ -1,6 +1,7 @@
 """Log entries: idempotent writes, offline batches, edits with history.
 
-The logging path is a handful of round trips: one agreement read, one `find_one_and_update`
+The logging path is a handful of round trips: one agreement read (none when this process
+remembers the agreement: `agreement_memory`), one `find_one_and_update`
 on the patient's summary (it allocates change sequence numbers and moves the last-log
 fields in the same call), one insert, one rollup update; two more only when a day's `met`
 flips. The client's UUID and a unique index make a replay or a race store one entry. What
@@ -11,9 +12,11 @@ Numbers that will never be used (replays, edits that moved an entry to a new num
 filled with void markers at once, so in practice only a writer in flight holds a reader back.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import TypeVar
 
 from bson import ObjectId
 from pymongo import DESCENDING, ReturnDocument
@@ -26,6 +29,7 @@ from api.models.log import DELETED, LIVE, VOID, LogEntry
 from api.models.user import User
 from api.services.common import local_days
 from api.services.tracking import summary as patient_summary
+from api.services.tracking.agreement_memory import AgreementLookup, StaleCopy
 from api.services.tracking.entry_input import Author, Prepared, find_goal, prepare
 from api.services.tracking.rollups import apply_changes, changes_for, rollups
 
@@ -33,6 +37,7 @@ MAX_BATCH = 500
 # A replayed id found, then raced by another writer of the same id: give up after this.
 STORE_ATTEMPTS = 4  # first write (summary), replayed ids, and a race on either
 DUPLICATE_KEY = 11000
+T = TypeVar("T")
 
 
 def entries():
@@ -133,7 +138,7 @@ class Written:
     now: datetime
 
 
-def _store(author: Author, prepared: list[Prepared], now: datetime):
+def _store(author: Author, prepared: list[Prepared], agreements: AgreementLookup, now: datetime):
     """Number, insert and count the entries in one transaction: a failure anywhere (the
     database gone mid-batch) leaves no entry without its rollups, and the client's retry
     stores them once. What follows from them is the flow's, after the commit."""
@@ -141,7 +146,7 @@ def _store(author: Author, prepared: list[Prepared], now: datetime):
     for _ in range(STORE_ATTEMPTS):
         try:
             outcomes, summary, refreshed = transactions.run(
-                partial(_write, author, prepared, known, now),
+                partial(_write, author, prepared, agreements, known, now),
                 warm=(entries, rollups, patient_summary.summaries),
             )
             break
@@ -158,6 +163,7 @@ def _store(author: Author, prepared: list[Prepared], now: datetime):
             }
     else:
         raise Conflict("Entries with these ids are being written by another request; retry.")
+    agreements.keep(summary.get("agreements_rev", 0))
     # Replays too: the flow runs after the commit, and when it failed (a 503 for stored
     # entries) the client's retry of the same ids is what finishes its work. Each step brings
     # its state in line with the stored entries, so seeing an entry twice is harmless.
@@ -172,9 +178,17 @@ def _is_duplicate(error) -> bool:
     return all(e["code"] == DUPLICATE_KEY for e in errors)
 
 
-def _write(author: Author, prepared: list[Prepared], known: dict, now: datetime):
+def _write(
+    author: Author,
+    prepared: list[Prepared],
+    agreements: AgreementLookup,
+    known: dict,
+    now: datetime,
+):
     """The transaction's body: entries whose id is `known` are replays (same content) or
-    conflicts; the others are numbered, inserted and added to their rollups."""
+    conflicts; the others are numbered, inserted and added to their rollups. The summary
+    that numbers them also says whether the agreements they were checked against are
+    current (`agreement_memory`)."""
     patient_id = author.patient_id
     outcomes, fresh = [], []
     for p in prepared:
@@ -186,6 +200,7 @@ def _write(author: Author, prepared: list[Prepared], known: dict, now: datetime)
             same = existing.get("body_hash") == p.doc["body_hash"]
             outcomes.append(Outcome("duplicate" if same else "conflict", existing))
     seqs, summary = _allocate(patient_id, [p.doc for p in fresh], now)
+    agreements.confirm(summary.get("agreements_rev", 0))
     for p, seq in zip(fresh, seqs, strict=True):
         p.doc.pop("_id", None)  # set by an aborted attempt's insert
         _place(p.doc, p.goal, seq, summary["tz"])
@@ -205,11 +220,30 @@ def _insert(docs: list[dict]) -> None:
         entries().insert_many(docs)
 
 
+def _with_agreements(write: Callable[[AgreementLookup], T]) -> T:
+    """`write` with the agreements this process remembers; again from fresh reads when one
+    of them changed since (the write's own check), or refused an entry (a copy from before a
+    revision added its goal would)."""
+    remembered = AgreementLookup()
+    try:
+        return write(remembered)
+    except StaleCopy:
+        pass
+    except ValidationFailed:
+        if not remembered.recalled:
+            raise
+    return write(AgreementLookup(remembered=False))
+
+
 def create(author: Author, item: dict, *, now: datetime) -> tuple[dict, bool, Written]:
     """One entry: (entry, created?, what was written). A replay returns the stored entry;
     409 if it differs."""
-    prepared = prepare(item, author=author, cache={}, now=now)
-    [outcome], written = _store(author, [prepared], now)
+
+    def write(agreements: AgreementLookup):
+        prepared = prepare(item, author=author, agreements=agreements, now=now)
+        return _store(author, [prepared], agreements, now)
+
+    [outcome], written = _with_agreements(write)
     if outcome.status == "conflict":
         raise Conflict(
             "An entry with this id already exists with different content.",
@@ -223,8 +257,10 @@ def create_batch(author: Author, items: list[dict], loader, *, now: datetime):
 
     `loader(item)` validates an item's shape (raising ValidationFailed). Returns (results,
     what was written, or None when no item was valid)."""
+    # One read per agreement serves a whole batch: no remembered copies to confirm.
+    agreements = AgreementLookup(remembered=False)
     results: list[dict] = [{} for _ in items]
-    prepared, positions, cache, seen = [], [], {}, set()
+    prepared, positions, seen = [], [], set()
     for index, raw in enumerate(items):
         result = results[index]
         result["index"] = index
@@ -235,14 +271,14 @@ def create_batch(author: Author, items: list[dict], loader, *, now: datetime):
             result["id"] = str(item["id"])
             if result["id"] in seen:
                 raise field_error("id", "This id appears more than once in the batch.")
-            prepared.append(prepare(item, author=author, cache=cache, now=now))
+            prepared.append(prepare(item, author=author, agreements=agreements, now=now))
             seen.add(result["id"])
             positions.append(index)
         except ValidationFailed as error:
             result.update(status="error", errors=error.errors)
     written = None
     if prepared:
-        outcomes, written = _store(author, prepared, now)
+        outcomes, written = _store(author, prepared, agreements, now)
         for index, outcome in zip(positions, outcomes, strict=True):
             if outcome.status == "conflict":
                 results[index].update(
@@ -307,7 +343,8 @@ def update(author: Author, uid: str, changes: dict, *, now: datetime) -> tuple[d
         "note": changes.get("note", entry.get("note")),
         "source": entry.get("source"),
     }
-    prepared = prepare(merged, author=author, cache={}, now=now)
+    fresh = AgreementLookup(remembered=False)
+    prepared = prepare(merged, author=author, agreements=fresh, now=now)
     new = prepared.doc
     tz = entry.get("tz") or "UTC"
     _place(new, prepared.goal, entry["seq"], tz)

@@ -40,6 +40,7 @@ RULE_FIELDS = (
     "red_below",
     "open_alert",
     "open_level",
+    "open_reading_at",
 )
 
 
@@ -108,6 +109,12 @@ def record_entries(patient_id, docs: list[dict], count: int, now: datetime) -> d
         update["$max"]["last_out_of_range_at"] = out_of_range
         update["$set"]["flags.out_of_range"] = True
     return _write(patient_id, update, upsert=False, projection={"goals": 0})
+
+
+def agreements_changed(patient_id) -> None:
+    """Move the agreement revision: remembered copies of the patient's agreements are stale
+    (`agreement_memory`). Called after the change is stored."""
+    summaries().update_one({"_id": patient_id}, {"$inc": {"agreements_rev": 1}}, upsert=True)
 
 
 def mirror_profile(patient_id, *, tz: str | None, glucose_unit: str | None) -> None:
