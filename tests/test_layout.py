@@ -90,3 +90,50 @@ def test_erasure_leaves_what_follows_to_its_flow():
     like every other trigger's consequences; the records service erases records only."""
     imported = [name for _, name in _imports(SERVICES / "records" / "erasure.py")]
     assert [n for n in imported if n.startswith(("api.services.", "api.resources"))] == []
+
+
+MAX_LINES = 400
+
+
+def test_no_service_module_is_over_400_lines():
+    long = {
+        _name(path): n
+        for path in SERVICE_FILES
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """The api.* modules a module imports when it is loaded (not those inside functions)."""
+    found = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_no_import_cycle_among_the_services():
+    modules = {_name(path): path for path in SERVICE_FILES}
+    graph = {
+        name: {m for m in _module_level_imports(path) if m in modules and m != name}
+        for name, path in modules.items()
+    }
+    cycles, state = [], {}
+
+    def visit(name, trail):
+        state[name] = "open"
+        for nxt in sorted(graph[name]):
+            if state.get(nxt) == "open":
+                cycles.append([*trail[trail.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []

@@ -1,4 +1,5 @@
-"""Alerts: evaluating rules against readings, opening, resolving, telling people, acknowledging.
+"""Alerts: evaluating rules against readings, opening, resolving, acknowledging (telling people
+is `notices`).
 
 Threshold and zone rules are evaluated in the request that stores, edits or deletes a reading
 (`api.services.flows.entries`); no_data rules by the jobs worker (`check_no_data`). A change
@@ -30,13 +31,12 @@ from api import metrics
 from api.db import find_in
 from api.errors import Conflict, NotFound
 from api.models.alert import SEVERITY_RANK, Alert, AlertRule
-from api.models.care_team import CareTeamMember
 from api.models.log import LIVE, LogEntry
 from api.models.user import User
+from api.services.alerts.notices import deliver
 from api.services.alerts.reading import object_id
-from api.services.alerts.verdicts import breaches, describe, out_of_range, shift, zone_level
-from api.services.notify import delivery
-from api.services.reminders import planning as reminders
+from api.services.alerts.verdicts import breaches, out_of_range, shift, zone_level
+from api.services.alerts.verdicts import describe as describe  # the console's worklist reads it
 from api.services.tracking import glucose_entries
 from api.services.tracking import summary as patient_summary
 
@@ -46,7 +46,6 @@ log = logging.getLogger("carepact.alerts")
 CHECK_NOW = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_WINDOW_READINGS = 1000
 MAX_ALERT_READINGS = 20
-PROVIDER_ROLES = ("primary", "specialist")
 _READING = {"uid": 1, "value": 1, "occurred_at": 1, "tz": 1}
 
 
@@ -311,70 +310,6 @@ def resolve(rule: dict, *, now: datetime, resolution: str) -> dict | None:
 def _count(patient_id, deltas: dict) -> dict:
     """Move the summary's open-alert counts by severity, and its `open_alert` panel flag."""
     return patient_summary.move_open_alerts(patient_id, deltas)
-
-
-# --- telling people -------------------------------------------------------------------------
-
-
-def _notification(alert, rule, patient, recipient, *, key_suffix, now) -> dict:
-    """One inbox notification; its key (alert, recipient) makes a retry store it once."""
-    about = describe(rule, alert.get("level"))
-    label = alert["severity"].capitalize()
-    if recipient == patient["_id"]:
-        title = f"{label}: {about}"
-        body = alert.get("advice") or "Your care team has been told."
-    else:
-        title = f"{label} alert: {patient.get('name', 'a patient')}"
-        body = about
-    return {
-        "_id": ObjectId(),
-        "patient": patient["_id"],
-        "recipient": recipient,
-        "key": f"alert:{alert['_id']}{key_suffix}:{recipient}",
-        "kind": "alert",
-        "title": title[:300],
-        "body": body[:2000],
-        "created_at": now,
-        "alert": alert["_id"],
-    }
-
-
-def recipients(patient_id, notify: list[str]) -> list[ObjectId]:
-    """The providers (by care-team role) and the patient that `notify` names."""
-    roles = [role for role in notify if role in PROVIDER_ROLES]
-    found = []
-    if roles:
-        # The (patient, status) index alone: a third predicate costs the embedded server
-        # its plan (a scan of every membership); a patient's team is a handful of rows.
-        members = CareTeamMember._get_collection().find(
-            {"patient": patient_id, "status": "active"}, {"provider": 1, "role": 1}
-        )
-        found = list(dict.fromkeys(m["provider"] for m in members if m["role"] in roles))
-    if "patient" in notify:
-        found.append(patient_id)
-    return found
-
-
-def deliver(alert: dict, rule: dict, *, now: datetime, key_suffix: str = "") -> None:
-    """Inbox and a queued push for everyone the rule names (the worker sends the pushes).
-
-    The patient's push waits out their quiet hours unless the alert is urgent."""
-    addressees = recipients(alert["patient"], alert["notify"])
-    if not addressees:
-        return
-    patient = User._get_collection().find_one(
-        {"_id": alert["patient"]}, {"name": 1, "timezone": 1, "quiet_hours": 1}
-    ) or {"_id": alert["patient"]}
-    inbox = [
-        _notification(alert, rule, patient, to, key_suffix=key_suffix, now=now) for to in addressees
-    ]
-    defer = None
-    if alert["severity"] != "urgent":
-        quiet = reminders.quiet_until(patient.get("timezone"), patient.get("quiet_hours"), now)
-        defer = {patient["_id"]: quiet} if quiet else None
-    delivery.deliver(
-        inbox, names={to: patient.get("name") for to in addressees}, now=now, defer=defer
-    )
 
 
 # --- no_data: the worker --------------------------------------------------------------------
