@@ -240,6 +240,35 @@ class TestStopping:
         [push] = mongo.outbox.find({"kind": "push"})
         assert push["state"] == "sent"
 
+    def test_a_sigterm_during_a_once_run_stops_it_and_the_push_is_sent_later(
+        self, client, factory, mongo, mongo_uri
+    ):
+        """`--once` (cron-style) stops where it is, mid-send: the push stays in the outbox,
+        leased, and is due again when the lease runs out."""
+        p = urgent_plan(client, factory)
+        assert low_reading(client, p).status_code == 201
+        loopback = Loopback()
+        loopback.replies, loopback.hang_s = ["hang"], 4
+        worker = WorkerProcess(
+            mongo_uri,
+            PUSH_CHANNEL="webhook",
+            PUSH_WEBHOOK_URL=loopback.url,
+            PUSH_WEBHOOK_SECRET=SECRET,
+        )
+        worker.spawn("--once")
+        try:
+            worker.wait_for(lambda: loopback.requests, 60, "the push to reach the service")
+            code = worker.terminate()
+        finally:
+            worker.stop()
+            loopback.close()
+        ran = [line["job"] for line in worker.lines if line["msg"] == "job run"]
+        assert "send_outbox" not in ran and len(ran) == len(JOBS) - 1  # the outbox runs last
+        self.assert_stopped_cleanly(worker, code, before=["job run"] * len(ran))
+        [push] = mongo.outbox.find({"kind": "push"})
+        assert push["state"] == "pending" and push["attempts"] == 1
+        assert push["due_at"] > datetime.now(UTC)  # leased: due again when the lease ends
+
     def test_a_sigterm_the_moment_it_is_spawned_leaves_no_traceback(self, mongo_uri):
         """Before the interpreter runs a line the kernel's default applies (killed by
         SIGTERM, which supervisors count as a clean stop); from then on, exit code 0."""

@@ -39,10 +39,10 @@ class WorkerProcess:
         self.wait_for(lambda: self.logged("worker started"), timeout, "the worker to start")
         return self
 
-    def spawn(self) -> "WorkerProcess":
-        """Start, and return at once."""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jobs"],
+    def spawn(self, *args: str) -> "WorkerProcess":
+        """Start (with `args`, e.g. `--once`), and return at once."""
+        self.process = subprocess.Popen(  # noqa: S603 - our own worker, our own arguments
+            [sys.executable, "-m", "jobs", *args],
             cwd=ROOT,
             env=self.env,
             stderr=subprocess.PIPE,
