@@ -126,6 +126,13 @@ class EmbeddedMongo:
                 self.process.wait()
         self.process = None
 
+    def discard(self) -> None:
+        """Kill a throw-away (in-memory) server at once: it has nothing to write out."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
     def __enter__(self) -> "EmbeddedMongo":
         return self.start()
 

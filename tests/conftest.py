@@ -1,4 +1,4 @@
-"""One embedded MongoDB-wire server for the session; a fresh database for every test."""
+"""Embedded MongoDB-wire servers (a fresh one every hundred tests); a fresh database per test."""
 
 import os
 import uuid
@@ -29,16 +29,50 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
+class FreshServers:
+    """Embedded servers, each replaced after `every` tests.
+
+    SecantusDB slows down as databases come and go (every test creates and drops one): by
+    the last third of the suite a test's set-up took five times as long as on a fresh server.
+    A new in-memory server starts in about a second.
+    """
+
+    def __init__(self, every: int):
+        self.every = every
+        self.server: EmbeddedMongo | None = None
+        self.uses = 0
+
+    def uri_for_a_test(self) -> str:
+        if self.server is None or self.uses >= self.every:
+            self.close()
+            self.server = EmbeddedMongo(test_commands=True).start()
+            self.uses = 0
+        self.uses += 1
+        return f"mongodb://127.0.0.1:{self.server.port}/"
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.discard()
+            self.server = None
+
+
 @pytest.fixture(scope="session")
-def mongo_server():
-    """The URI of the server under test: TEST_MONGODB_URI, or an embedded one we start."""
+def mongo_servers():
+    """TEST_MONGODB_URI, or embedded servers we start and replace as the suite goes on."""
     external = os.environ.get("TEST_MONGODB_URI")
     if external:
-        yield external.split("?")[0].rstrip("/") + "/"
+        uri = external.split("?")[0].rstrip("/") + "/"
+        yield lambda: uri
         return
-    server = EmbeddedMongo(test_commands=True).start()
-    yield f"mongodb://127.0.0.1:{server.port}/"
-    server.stop()
+    servers = FreshServers(every=int(os.environ.get("TEST_TESTS_PER_SERVER", "100")))
+    yield servers.uri_for_a_test
+    servers.close()
+
+
+@pytest.fixture
+def mongo_server(mongo_servers):
+    """The URI of the server this test runs against."""
+    return mongo_servers()
 
 
 def database_uri(server_uri: str, name: str) -> str:
