@@ -305,38 +305,32 @@ class TestDeliveries:
         assert moved("carepact_push_attempts_total", channel="webhook", outcome="failed") == 2
         assert mongo.outbox.find_one()["state"] == "failed"
 
-    def test_a_dead_token_is_a_dropped_push_not_a_failed_reminder(
-        self, app, client, factory, mongo
-    ):
-        patient_with_reminder(factory, mongo, "dead-token")
+    def push_one_reminder(self, app, client, factory, mongo, reply, counts):
+        """A reminder due to one device, sent once while the push service answers `reply`;
+        how the metrics moved."""
+        patient_with_reminder(factory, mongo, "token-1")
         loopback = Loopback()
-        loopback.replies = [(410, {})]
+        loopback.replies = [reply]
         worker = webhook_worker(app, loopback)
         try:
             before = scrape(client)
             assert run_job(job_named("dispatch_reminders"), worker, now=DUE)["delivered"] == 1
-            assert run_job(job_named("send_outbox"), worker, now=DUE) == {"push_dropped": 1}
-            after = scrape(client)
+            assert run_job(job_named("send_outbox"), worker, now=DUE) == counts
+            return moves(before, scrape(client))
         finally:
             loopback.close()
-        moved = moves(before, after)
+
+    def test_a_dead_token_is_a_dropped_push_not_a_failed_reminder(
+        self, app, client, factory, mongo
+    ):
+        moved = self.push_one_reminder(app, client, factory, mongo, (410, {}), {"push_dropped": 1})
         assert moved("carepact_pushes_total", channel="webhook", outcome="dropped") == 1
         assert moved("carepact_push_attempts_total", channel="webhook", outcome="unregistered") == 1
         assert moved("carepact_reminders_total", outcome="failed") == 0
         assert mongo.devices.count_documents({}) == 0
 
     def test_a_delivered_push_is_counted_once(self, app, client, factory, mongo):
-        patient_with_reminder(factory, mongo, "token-1")
-        loopback = Loopback()
-        worker = webhook_worker(app, loopback)
-        try:
-            before = scrape(client)
-            run_job(job_named("dispatch_reminders"), worker, now=DUE)
-            assert run_job(job_named("send_outbox"), worker, now=DUE) == {"push_sent": 1}
-            after = scrape(client)
-        finally:
-            loopback.close()
-        moved = moves(before, after)
+        moved = self.push_one_reminder(app, client, factory, mongo, (200, {}), {"push_sent": 1})
         assert moved("carepact_pushes_total", channel="webhook", outcome="delivered") == 1
         assert moved("carepact_reminders_total", outcome="failed") == 0
 

@@ -175,6 +175,12 @@ class SilentDatabase:
             connection.close()
 
 
+def webhook_worker(mongo_uri: str, loopback: Loopback) -> WorkerProcess:
+    return WorkerProcess(
+        mongo_uri, PUSH_CHANNEL="webhook", PUSH_WEBHOOK_URL=loopback.url, PUSH_WEBHOOK_SECRET=SECRET
+    )
+
+
 class TestStopping:
     """SIGTERM at any moment: exit code 0, one "worker stopping" line, no traceback."""
 
@@ -219,12 +225,7 @@ class TestStopping:
         p = urgent_plan(client, factory)
         loopback = Loopback()
         loopback.replies, loopback.hang_s = ["hang"], 3
-        worker = WorkerProcess(
-            mongo_uri,
-            PUSH_CHANNEL="webhook",
-            PUSH_WEBHOOK_URL=loopback.url,
-            PUSH_WEBHOOK_SECRET=SECRET,
-        )
+        worker = webhook_worker(mongo_uri, loopback)
         try:
             worker.start()
             assert low_reading(client, p).status_code == 201
@@ -249,12 +250,7 @@ class TestStopping:
         assert low_reading(client, p).status_code == 201
         loopback = Loopback()
         loopback.replies, loopback.hang_s = ["hang"], 4
-        worker = WorkerProcess(
-            mongo_uri,
-            PUSH_CHANNEL="webhook",
-            PUSH_WEBHOOK_URL=loopback.url,
-            PUSH_WEBHOOK_SECRET=SECRET,
-        )
+        worker = webhook_worker(mongo_uri, loopback)
         worker.spawn("--once")
         try:
             worker.wait_for(lambda: loopback.requests, 60, "the push to reach the service")
