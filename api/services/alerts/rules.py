@@ -8,15 +8,14 @@ measures registry, so a rule in mmol/L meets readings in mg/dL. A built-in templ
 
 from datetime import datetime
 
-from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from api.errors import NotFound, ValidationFailed
+from api.errors import ValidationFailed
 from api.models.alert import AlertRule
 from api.services.alerts import cgm
 from api.services.alerts import engine as alerts
+from api.services.common import lookup
 from api.services.common.intervals import check_interval
 from api.services.tracking import measures
 from api.services.tracking import summary as patient_summary
@@ -116,13 +115,7 @@ def listing(patient_id):
 
 
 def get(patient_id, rule_id: str) -> AlertRule:
-    try:
-        rule = AlertRule.objects(pk=ObjectId(rule_id), patient=patient_id).first()
-    except (InvalidId, TypeError):
-        rule = None
-    if rule is None:
-        raise NotFound()
-    return rule
+    return lookup.patients(AlertRule, patient_id, rule_id)
 
 
 def create(*, patient_id, data: dict, by, now: datetime) -> AlertRule:

@@ -15,14 +15,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from mongoengine.errors import NotUniqueError
 
 from api import transactions
 from api.errors import (
     Conflict,
     Forbidden,
-    NotFound,
     PreconditionFailed,
     ValidationFailed,
     field_error,
@@ -30,7 +28,7 @@ from api.errors import (
 from api.models.agreement import Agreement, AgreementContent, AgreementVersion
 from api.services.care import agreement_templates
 from api.services.care.agreement_content import CONTENT_FIELDS, build_content, content_data, ids_in
-from api.services.common import local_days
+from api.services.common import local_days, lookup
 from api.services.common.acting import Acting
 from api.services.common.intervals import add_interval, parse_interval
 from api.services.identity.minors import is_minor
@@ -98,13 +96,7 @@ def _transition(agreement: Agreement, action: str) -> Transition:
 
 
 def get(patient_id: ObjectId, agreement_id: str) -> Agreement:
-    try:
-        agreement = Agreement.objects(pk=ObjectId(agreement_id), patient=patient_id).first()
-    except (InvalidId, TypeError):
-        agreement = None
-    if agreement is None:
-        raise NotFound()
-    return agreement
+    return lookup.patients(Agreement, patient_id, agreement_id)
 
 
 def of_patient(patient_id: ObjectId, *, status: str | None = None):

@@ -7,9 +7,10 @@ from bson.errors import InvalidId
 from mongoengine.errors import NotUniqueError
 
 from api.clock import utcnow
-from api.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
+from api.errors import Conflict, Forbidden, ValidationFailed, field_error
 from api.models.care_team import CareTeamMember, Invitation
 from api.models.user import User
+from api.services.common import lookup
 from api.services.common.codes import code_hash, new_code
 
 
@@ -120,13 +121,7 @@ def refer(patient_id, *, referred_by, provider_id: str, role: str, reason: str |
 
 
 def _member(patient_id, member_id: str) -> CareTeamMember:
-    try:
-        member = CareTeamMember.objects(pk=ObjectId(member_id), patient=patient_id).first()
-    except (InvalidId, TypeError):
-        member = None
-    if member is None:
-        raise NotFound()
-    return member
+    return lookup.patients(CareTeamMember, patient_id, member_id)
 
 
 def approve(patient_id, member_id: str, now) -> CareTeamMember:

@@ -11,13 +11,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from mongoengine.queryset.visitor import Q
 
 from api.errors import Conflict, NotFound, field_error
 from api.models.medication import Actor, DuplicateOverride, Medication, MedicationChange
 from api.models.user import User
 from api.services.care import atc
+from api.services.common import lookup
 from api.services.common.acting import Acting
 
 SAME_INGREDIENT = "same_ingredient"
@@ -160,13 +160,7 @@ def add(scope: Acting, data: dict, *, now: datetime) -> Medication:
 
 
 def _medication(patient_id: ObjectId, medication_id: str) -> Medication:
-    try:
-        medication = Medication.objects(pk=ObjectId(medication_id), patient=patient_id).first()
-    except (InvalidId, TypeError):
-        medication = None
-    if medication is None:
-        raise NotFound()
-    return medication
+    return lookup.patients(Medication, patient_id, medication_id)
 
 
 def _check_stop(scope: Acting, medication: Medication, stop_on, now: datetime) -> None:

@@ -12,13 +12,13 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from mongoengine.queryset.visitor import Q
 
-from api.errors import Conflict, Forbidden, NotFound, field_error
+from api.errors import Conflict, Forbidden, field_error
 from api.models.care_team import CareTeamMember
 from api.models.caregiver import PERMISSIONS, Grant
 from api.models.user import User
+from api.services.common import lookup
 from api.services.common.acting import Acting
 from api.services.common.codes import code_hash, new_code
 from api.services.identity.minors import is_minor
@@ -196,12 +196,7 @@ def end(scope: Acting, grant_id: str, *, minor_age: int, now: datetime) -> Grant
         raise Forbidden("A caregiver may end only their own grant.")
     if scope.relation == "team":
         _provider_for_minor(scope, minor_age=minor_age, now=now, act="remove")
-    try:
-        grant = Grant.objects(pk=ObjectId(grant_id), patient=scope.patient_id).first()
-    except (InvalidId, TypeError):
-        grant = None
-    if grant is None:
-        raise NotFound()
+    grant = lookup.patients(Grant, scope.patient_id, grant_id)
     if scope.relation == "caregiver" and scope.caller_id not in (grant.caregiver, grant.created_by):
         raise Forbidden("A caregiver may end only their own grant or the ones they issued.")
     ended = Grant.objects(pk=grant.pk, status__in=_OPEN).update_one(
