@@ -2,8 +2,8 @@
 module that breaks one fails here whether or not a test happens to import it.
 
 Services take plain values and injected settings: they never import the HTTP edge (schemas,
-resources, the access rule) nor Flask's request-bound globals, at module level or inside a
-function.
+resources, the console's pages, the FHIR and Nightscout routes, the access rule and the
+signed-in caller) nor Flask's request-bound globals, at module level or inside a function.
 """
 
 import ast
@@ -22,7 +22,16 @@ SERVICE_FILES = sorted(SERVICES.rglob("*.py"))
 
 # flask: request, current_app and g exist only inside a request or an app context, which a
 # job's pool thread does not have (issue 16, defect 0). flask_jwt_extended is a library.
-FORBIDDEN_MODULES = ("api.schemas", "api.resources", "api.access", "flask")
+FORBIDDEN_MODULES = (
+    "api.schemas",
+    "api.resources",
+    "api.console",
+    "api.fhir",
+    "api.nightscout",
+    "api.access",
+    "api.auth",
+    "flask",
+)
 
 
 def _name(path: Path) -> str:

@@ -11,6 +11,7 @@ from api.errors import Conflict, Forbidden, ValidationFailed, field_error
 from api.models.care_team import CareTeamMember, Invitation
 from api.models.user import User
 from api.services.common import lookup
+from api.services.common.acting import Acting
 from api.services.common.codes import code_hash, new_code
 
 
@@ -135,19 +136,19 @@ def approve(patient_id, member_id: str, now) -> CareTeamMember:
     return member
 
 
-def end(scope, member_id: str, now) -> CareTeamMember:
+def end(scope: Acting, member_id: str, now) -> CareTeamMember:
     """The patient (or a managing caregiver) or that provider ends it; access stops at once."""
     # Before the lookup: a caregiver without `manage` learns nothing about the member ids.
     if scope.relation == "caregiver" and "manage" not in scope.permissions:
         raise Forbidden("This caregiver grant does not include the 'manage' permission.")
     member = _member(scope.patient_id, member_id)
-    if scope.relation == "team" and member.provider != scope.caller.id:
+    if scope.relation == "team" and member.provider != scope.caller_id:
         raise Forbidden("A provider may end only their own membership.")
     updated = CareTeamMember.objects(pk=member.pk, open=True).update_one(
         set__status="ended",
         unset__open=True,
         set__ended_at=now,
-        set__ended_by=scope.caller.id,
+        set__ended_by=scope.caller_id,
         set__updated_at=now,
     )
     if not updated:

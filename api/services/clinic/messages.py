@@ -15,6 +15,7 @@ from api.errors import Forbidden
 from api.models.message import Message, MessageThread
 from api.models.user import User
 from api.services.clinic import panel
+from api.services.common.acting import Acting
 from api.services.notify import delivery
 from api.services.reminders import planning as reminders
 
@@ -26,17 +27,17 @@ def thread_for(patient_id):
     return Message.objects(patient=patient_id).order_by("-created_at", "-id")
 
 
-def _check_may_write(scope) -> None:
+def _check_may_write(scope: Acting) -> None:
     # Caregivers act for the patient in the thread only with `manage` (the contract's rule).
     if scope.relation == "caregiver" and "manage" not in scope.permissions:
         raise Forbidden("This caregiver grant does not include the 'manage' permission.")
 
 
-def post(scope, *, body: str, now: datetime) -> Message:
+def post(scope: Acting, *, body: str, now: datetime) -> Message:
     _check_may_write(scope)
     message = Message(
         patient=scope.patient_id,
-        author=scope.caller.id,
+        author=scope.caller_id,
         relation=scope.relation,
         body=body,
         created_at=now,
