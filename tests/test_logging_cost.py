@@ -9,20 +9,20 @@ from api import metrics
 from api.services.alerts import rules as alert_rules
 from api.services.tracking import agreement_memory
 from tests.log_helpers import GLUCOSE, WALK, entry, local, plan, post
+from tests.test_cgm_alerts import add_rule, send
 from tests.test_console_session import SECURE, csrf_of, sign_in
 from tests.test_foundation import assert_problem
+from tests.test_nightscout_uploads import make_uploader
 
 
 def agreements_url(p, suffix=""):
     return f"/api/v1/patients/{p.patient.pk}/agreements/{p.aid}{suffix}"
 
 
-def commands_sent() -> float:
-    return sum(
-        sample.value
-        for sample in metrics.DB_COMMANDS.collect()[0].samples
-        if sample.name.endswith("_total")
-    )
+def commands_sent(command: str | None = None) -> float:
+    samples = metrics.DB_COMMANDS.collect()[0].samples
+    totals = [s for s in samples if s.name.endswith("_total")]
+    return sum(s.value for s in totals if command in (None, s.labels["command"]))
 
 
 def test_a_reading_costs_five_commands_once_its_agreement_is_remembered(client, factory, mongo):
@@ -130,3 +130,25 @@ def test_a_back_filled_reading_older_than_an_open_alert_reads_no_rule(client, fa
     newer = entry(p, goal="g_glucose", value=120, at=now + timedelta(seconds=1))
     assert post(client, p, newer).status_code == 201
     assert mongo.alerts.count_documents({"patient": p.patient.pk, "active": True}) == 0
+
+
+def test_a_cgm_reading_no_rule_can_move_reads_no_rule(client, factory, mongo):
+    patient = factory.patient(timezone="America/Denver")
+    provider = factory.provider()
+    factory.membership(patient, provider)
+    uploader = make_uploader(client, factory.headers(patient))
+    # A rule made after the uploader reaches the uploader's copy.
+    add_rule(client, patient, factory.headers(provider))
+    copy = mongo.glucose_uploaders.find_one({"patient": patient.pk})["alert_rules"]
+    assert [(r["op"], r["value"]) for r in copy] == [("below", 54)]
+    start = datetime.now(UTC) - timedelta(hours=1)
+    send(client, uploader, start, [120])
+    before = commands_sent("find")
+    send(client, uploader, start + timedelta(minutes=5), [118])
+    # The uploader (its key) and the hour's bucket: not the rules, not the recent readings.
+    assert commands_sent("find") - before == 2
+    # Readings that breach are judged as before: two low readings 15 minutes apart alarm.
+    send(client, uploader, start + timedelta(minutes=10), [50, 50, 50, 50])
+    assert mongo.alerts.count_documents({"patient": patient.pk, "active": True}) == 1
+    opened = mongo.glucose_uploaders.find_one({"patient": patient.pk})["alert_rules"][0]
+    assert opened["open_alert"] is not None

@@ -35,6 +35,9 @@ class Uploader(me.Document):
     device = me.StringField(max_length=100)
     # When the patient's CGM flags were last recomputed (tracking.glucose_flags).
     flags_at = me.DateTimeField()
+    # The patient's sensor glucose alert rules as an upload judges readings against them
+    # (`summary.mirror_rules` keeps them current): no rule read when no rule can move.
+    alert_rules = me.ListField(me.DictField())
 
     meta = {
         "collection": "glucose_uploaders",

@@ -10,8 +10,9 @@ stale-data alarm: the worker opens it when no reading arrived for that long (eng
 
 As with log readings, the state follows the newest reading, whatever order readings arrive
 in: a burst of 288 back-filled readings is judged once, at its newest, and opens at most one
-alert per rule through the engine's one-open-alert-per-rule path. Cost per upload: one read
-of the rules; when one may move, one read of the hour buckets holding the window.
+alert per rule through the engine's one-open-alert-per-rule path. Cost per upload: nothing
+when the uploader's copy of the rules shows that none can move (readings in range, no alert
+open); otherwise one read of the rules and one of the hour buckets holding the window.
 """
 
 import re
@@ -77,11 +78,21 @@ def verdict(rule: dict, recent: list[dict]) -> list[dict] | None:
     return list(reversed(window[:MAX_READINGS]))
 
 
-def evaluate(patient_id, fresh: list, *, now: datetime) -> dict | None:
+def _may_move(rule: dict, sensor: list) -> bool:
+    if not rule.get("enabled"):
+        return False
+    if rule["kind"] == "no_data" or rule.get("open_alert"):
+        return bool(rule.get("open_alert"))
+    return any(engine.breaches(rule, r.value) for r in sensor)
+
+
+def evaluate(patient_id, fresh: list, *, now: datetime, digest: list | None = None):
     """Bring the patient's CGM alerts in line after `fresh` readings were stored; the summary
-    after the last alert moved, or None."""
+    after the last alert moved, or None. `digest` is the uploader's copy of the rules."""
     sensor = [r for r in fresh if r.type == "sgv"]
     if not sensor:
+        return None
+    if digest is not None and not any(_may_move(rule, sensor) for rule in digest):
         return None
     pending, summary = [], None
     for rule in engine.rules().find({"patient": patient_id, "measure": MEASURE}):

@@ -20,7 +20,9 @@ from api.services.tracking import glucose, glucose_flags, glucose_goals, treatme
 def entries_uploaded(patient_id, tz: str | None, readings: list, *, now: datetime, uploader=None):
     stored = glucose.store(patient_id, readings, tz=tz)
     if stored.fresh:
-        _moved(patient_id, cgm_alerts.evaluate(patient_id, stored.fresh, now=now), now)
+        digest = uploader.get("alert_rules") if uploader else None
+        moved = cgm_alerts.evaluate(patient_id, stored.fresh, now=now, digest=digest)
+        _moved(patient_id, moved, now)
         if glucose_flags.due(uploader, now):
             _moved(patient_id, glucose_flags.refresh(patient_id, tz, now=now), now)
             uploaders.flags_refreshed(patient_id, now)

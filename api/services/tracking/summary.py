@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from api.models.alert import AlertRule
 from api.models.log import AdherenceSummary
 from api.services.common import local_days
-from api.services.tracking import adherence
+from api.services.tracking import adherence, uploaders
+from api.services.tracking.rule_digest import SENSOR_MEASURE, rule_digest
 
 LOW_ADHERENCE_PERCENT = 50.0
 NO_RECENT_LOGS_AFTER = timedelta(days=3)
@@ -26,22 +26,6 @@ SUMMARY_FIELDS |= {"flags": 1, "panel_key": 1, "open_alerts": 1}
 FLAGS = ("low_adherence", "no_recent_logs", "out_of_range", "overdue_checkup", "open_alert")
 # CGM triage (tracking.glucose_flags), written with the others under `flags`.
 CGM_FLAGS = ("time_very_low", "time_low", "tir_below_70", "tir_drop", "low_wear")
-# What the logging path needs of each alert rule to tell that a reading changes nothing.
-RULE_FIELDS = (
-    "kind",
-    "enabled",
-    "op",
-    "value",
-    "unit",
-    "measure",
-    "count",
-    "personal_best",
-    "yellow_below",
-    "red_below",
-    "open_alert",
-    "open_level",
-    "open_reading_at",
-)
 
 
 def summaries():
@@ -67,26 +51,18 @@ def create(patient_id) -> None:
     telling either caller."""
     with suppress(DuplicateKeyError):
         summaries().insert_one(
-            {"_id": patient_id, "seq": 0, "alert_rules": _rule_digest(patient_id)}
+            {"_id": patient_id, "seq": 0, "alert_rules": rule_digest(patient_id)}
         )
 
 
-def _rule_digest(patient_id) -> dict:
-    """measure → the patient's rules of it, as much of each as judging a reading needs."""
-    digest: dict = {}
-    projection = dict.fromkeys(RULE_FIELDS, 1)
-    for rule in AlertRule._get_collection().find({"patient": patient_id}, projection):
-        digest.setdefault(rule["measure"], []).append(rule)
-    return digest
-
-
 def mirror_rules(patient_id) -> None:
-    """Copy the patient's alert rules (and their open alerts) onto the summary: the logging
-    path reads them with the sequence number instead of reading the rules. Called whenever a
-    rule or its open alert changes."""
-    summaries().update_one(
-        {"_id": patient_id}, {"$set": {"alert_rules": _rule_digest(patient_id)}}, upsert=True
-    )
+    """Copy the patient's alert rules (and their open alerts) where the write paths read
+    them with what they read anyway: onto the summary (log entries: with the sequence
+    number) and onto the uploaders (CGM readings: with the uploader's key). Called whenever
+    a rule or its open alert changes."""
+    digest = rule_digest(patient_id)
+    summaries().update_one({"_id": patient_id}, {"$set": {"alert_rules": digest}}, upsert=True)
+    uploaders.mirror_rules(patient_id, digest.get(SENSOR_MEASURE, []))
 
 
 def record_entries(patient_id, docs: list[dict], count: int, now: datetime) -> dict | None:

@@ -16,13 +16,14 @@ from bson.errors import InvalidId
 from api.errors import Conflict, NotFound
 from api.models.glucose import Uploader
 from api.models.user import User
+from api.services.tracking.rule_digest import SENSOR_MEASURE, rule_digest
 
 SECRET_LENGTH = 24
 _ALPHABET = string.ascii_letters + string.digits
 MAX_UPLOADERS = 20
 # What an upload needs of its uploader (the zone places readings in the patient's days).
 AUTH_FIELDS = {"patient": 1, "tz": 1, "created_at": 1, "last_seen_at": 1, "last_reading_at": 1}
-AUTH_FIELDS |= {"flags_at": 1}
+AUTH_FIELDS |= {"flags_at": 1, "alert_rules": 1}
 # A live sensor uploads every five minutes: recording every other upload keeps the list
 # within one reading of the truth at half the writes.
 SEEN_EVERY = timedelta(minutes=6)
@@ -48,6 +49,7 @@ def create(patient_id: ObjectId, name: str, *, created_by: ObjectId, now: dateti
     api_secret = sha1_hex(secret)
     user = User.objects(pk=patient_id).only("timezone").first()
     doc = {
+        "alert_rules": rule_digest(patient_id).get(SENSOR_MEASURE, []),
         "_id": ObjectId(),
         "patient": patient_id,
         "name": name,
@@ -115,6 +117,11 @@ def record(uploader_id: ObjectId, **fields) -> None:
         update["$set"] = fields
     if update:
         uploaders().update_one({"_id": uploader_id}, update)
+
+
+def mirror_rules(patient_id: ObjectId, sensor_rules: list[dict]) -> None:
+    """The patient's sensor glucose rules, copied so an upload reads them with its key."""
+    uploaders().update_many({"patient": patient_id}, {"$set": {"alert_rules": sensor_rules}})
 
 
 def zone_changed(patient_id: ObjectId, tz: str) -> None:
