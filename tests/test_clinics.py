@@ -80,7 +80,9 @@ class TestAdmin:
         ]
         assert mongo.clinics.find_one({"_id": ObjectId(clinic["id"])})["providers"] == [provider.pk]
 
-    @pytest.mark.parametrize("clinic_id", [str(ObjectId()), "not-an-id"])
+    @pytest.mark.parametrize(
+        "clinic_id", [str(ObjectId()), "not-an-id"], ids=["unknown", "malformed"]
+    )
     def test_unknown_clinic_is_404(self, client, factory, admin_headers, clinic_id):
         response = place(client, admin_headers, clinic_id, factory.provider())
         assert_problem(response, 404)

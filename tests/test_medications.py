@@ -381,7 +381,7 @@ class TestChanges:
         assert "stop_on" in assert_problem(patch({"stop_on": future}), 422)["errors"]
         assert stored(mongo)[0]["status"] == "active"
 
-    @pytest.mark.parametrize("mid", ["nope", str(ObjectId())])
+    @pytest.mark.parametrize("mid", ["nope", str(ObjectId())], ids=["malformed", "unknown"])
     def test_an_unknown_medication_is_404(self, patch, mid):
         assert_problem(patch({"dose": "1 mg"}, mid=mid), 404)
 
