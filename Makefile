@@ -17,9 +17,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(BIN)/python -m devserver.run
 
-## Run the whole test suite against a real MongoDB-wire server (embedded, or TEST_MONGODB_URI).
+## Run the whole test suite against a real MongoDB-wire server (embedded, or TEST_MONGODB_URI),
+## split over TEST_WORKERS processes (pytest-xdist), each with its own embedded server.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
