@@ -25,6 +25,7 @@ from api.models.schema import AppliedMigration, SchemaVersion
 from api.models.user import User
 from api.schemas import shipped
 from api.services.care import education
+from api.services.clinic import panel, panel_search
 from api.services.flows import days
 from api.services.notify import outbox
 from api.services.tracking import rollups
@@ -116,9 +117,19 @@ def pushes_to_outbox(now: datetime) -> str:
     return f"{queued} pending pushes queued, push state cleared from {cleared} notifications"
 
 
+def panel_search_terms(now: datetime) -> str:
+    """The console searches panels by name and condition through `panel_terms`: write them
+    for every patient on a panel (the flows keep them from then on)."""
+    patients = sorted(panel.rows().distinct("patient"))
+    for patient_id in patients:
+        panel_search.refresh(patient_id)
+    return f"search terms of {len(patients)} patients on panels"
+
+
 MIGRATIONS = [
     Migration(1, "rollups filed a quarter per document", refile_rollups),
     Migration(2, "push state moved from notifications to the outbox", pushes_to_outbox),
+    Migration(3, "panel search terms", panel_search_terms),
 ]
 LATEST = MIGRATIONS[-1].number
 

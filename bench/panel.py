@@ -21,11 +21,14 @@ NAME = "panel"
 GOAL = 2.0
 BIG, SMALL = 2000, 20
 LOG_WEEKS = 52
+INSERT_BATCH = 2_000
 REPEATS = 25
 URL = "/api/v1/panel?page_size=20"
 
 
-def _seed(db, provider_id, count: int, now: datetime, rng: random.Random) -> list[ObjectId]:
+def _seed(
+    db, provider_id, count: int, now: datetime, rng: random.Random, log_weeks: int = LOG_WEEKS
+) -> list[ObjectId]:
     patients = [ObjectId() for _ in range(count)]
     db.users.insert_many(
         {
@@ -55,7 +58,7 @@ def _seed(db, provider_id, count: int, now: datetime, rng: random.Random) -> lis
     entries, summaries = [], []
     for pid in patients:
         last = None
-        for week in range(LOG_WEEKS):
+        for week in range(log_weeks):
             at = now - timedelta(weeks=week, hours=rng.randint(1, 100))
             last = max(last or at, at)
             entries.append(
@@ -78,7 +81,7 @@ def _seed(db, provider_id, count: int, now: datetime, rng: random.Random) -> lis
         summaries.append(
             {
                 "_id": pid,
-                "seq": LOG_WEEKS,
+                "seq": log_weeks,
                 "tz": "Europe/Paris",
                 "last_logged_at": last,
                 "goals": {"g_walk": {"last_at": last}},
@@ -101,8 +104,9 @@ def _seed(db, provider_id, count: int, now: datetime, rng: random.Random) -> lis
                 "updated_at": now,
             }
         )
-    for start in range(0, len(entries), 10_000):
-        db.log_entries.insert_many(entries[start : start + 10_000], ordered=False)
+    # Slices a loaded machine writes well within the client's socket timeout.
+    for start in range(0, len(entries), INSERT_BATCH):
+        db.log_entries.insert_many(entries[start : start + INSERT_BATCH], ordered=False)
     db.adherence_summaries.insert_many(summaries)
     return patients
 

@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from api import migrations
+from api.services.clinic import panel_search
 from tests.log_helpers import entry, periods, plan, post
+from tests.test_panel import join
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,8 +28,8 @@ def test_init_is_idempotent_and_leaves_a_fresh_database_complete(app, mongo):
     assert "starter education library" in first and "migration 1" in first
     assert "migrations: up to date" in init(app)
     stored = mongo.schema_version.find_one()
-    assert stored["version"] == migrations.LATEST == 2
-    assert [a["number"] for a in stored["applied"]] == [1, 2]
+    assert stored["version"] == migrations.LATEST == 3
+    assert [a["number"] for a in stored["applied"]] == [1, 2, 3]
     items = mongo.education_items.count_documents({})
     assert items > 0
     init(app)
@@ -146,3 +148,18 @@ def test_push_state_of_the_release_before_the_outbox_moves_to_it(app, client, fa
     assert abs((queued["due_at"] - quiet_ends).total_seconds()) < 0.01
     index_keys = [list(i["key"]) for i in mongo.notifications.list_indexes()]
     assert ["push_after"] not in index_keys
+
+
+def test_patients_on_panels_before_the_search_terms_are_found_after_init(app, factory, mongo):
+    provider = factory.provider()
+    patient = factory.patient(name="Élodie Marchand")
+    factory.agreement(patient, provider, conditions=["asthma"])
+    join(patient, provider)
+    mongo.panel_terms.delete_many({})  # the release before kept none
+    mongo.schema_version.update_one({}, {"$set": {"version": 2}})
+    assert "migration 3 (panel search terms): search terms of 1 patients" in init(app)
+    for query in (
+        panel_search.find_query(provider.pk, name="elo"),
+        panel_search.find_query(provider.pk, condition="asthma"),
+    ):
+        assert [t["patient"] for t in panel_search.terms().find(query)] == [patient.pk]

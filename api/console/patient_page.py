@@ -25,6 +25,7 @@ READING_MEASURES = ("blood_glucose", "peak_flow", "blood_pressure_systolic")
 READINGS_DAYS = 14
 MAX_READINGS = 2000
 RECENT_ENTRIES = 20
+RECENT_WINDOWS = (timedelta(days=7), timedelta(days=90), None)
 THREAD_MESSAGES = 30
 VERSIONS_SHOWN = 10
 
@@ -98,19 +99,30 @@ def _within(value: float, target) -> bool:
     return (low is None or value >= low) and (high is None or value <= high)
 
 
-def recent_entries(patient_id, goal_titles: dict, tz: str) -> list[dict]:
-    cursor = (
-        logs.entries()
-        .find(
-            {"patient": patient_id, "state": LIVE},
-            {"occurred_at": 1, "goal_id": 1, "measure": 1, "value": 1, "note": 1, "source": 1}
-            | {"entered_value": 1, "entered_unit": 1, "in_target": 1},
+def _latest_entries(patient_id, now: datetime) -> list[dict]:
+    """The RECENT_ENTRIES newest live entries, looked for in widening windows: the embedded
+    server reads every index entry a range holds before it applies `limit`, so the whole
+    history is read only for a patient with too few entries in the last 90 days."""
+    projection = {"occurred_at": 1, "goal_id": 1, "measure": 1, "value": 1, "note": 1}
+    projection |= {"source": 1, "entered_value": 1, "entered_unit": 1, "in_target": 1}
+    for window in RECENT_WINDOWS:
+        query = {"patient": patient_id, "state": LIVE}
+        if window is not None:
+            query["occurred_at"] = {"$gte": now - window}
+        found = list(
+            logs.entries()
+            .find(query, projection)
+            .sort("occurred_at", DESCENDING)
+            .limit(RECENT_ENTRIES)
         )
-        .sort("occurred_at", DESCENDING)
-        .limit(RECENT_ENTRIES)
-    )
+        if len(found) == RECENT_ENTRIES:
+            break
+    return found
+
+
+def recent_entries(patient_id, goal_titles: dict, tz: str, now: datetime) -> list[dict]:
     shown = []
-    for doc in cursor:
+    for doc in _latest_entries(patient_id, now):
         measure = measures.get(doc["measure"]) if doc.get("measure") else None
         value, unit = doc.get("entered_value"), doc.get("entered_unit")
         if value is None or unit is None:
@@ -157,7 +169,7 @@ def build(scope: Scope, *, now: datetime) -> dict:
         "versions": versions,
         "readings": readings_charts(patient.pk, goals, tz, now),
         "readings_days": READINGS_DAYS,
-        "recent": recent_entries(patient.pk, {g.id: g.title for g in goals}, tz),
+        "recent": recent_entries(patient.pk, {g.id: g.title for g in goals}, tz, now),
         "thread": thread,
         "grants": [(grant, caregivers.status_of(grant, patient, now)) for grant in grants],
         "caregiver_names": caregivers.people_by_id(grants),

@@ -8,7 +8,7 @@ from api.console.blueprint import bp
 from api.console.session import signed_in
 from api.models.panel import SORTS, VIEWS
 from api.services.care import agreement_templates
-from api.services.clinic import panel, triage
+from api.services.clinic import panel, panel_search, triage
 from api.services.common import local_days
 
 PAGE_SIZE = 25
@@ -46,7 +46,7 @@ def home():
     page = _page_number()
     first = (page - 1) * PAGE_SIZE
     if name or condition:
-        found = triage.search(
+        found = panel_search.search(
             who.id, name=name, condition=condition, view=view, sort=sort, descending=order == "desc"
         )
         total, rows = len(found), found[first : first + PAGE_SIZE]

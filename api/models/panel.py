@@ -22,9 +22,10 @@ FLAGS = (
     "tir_drop",
     "low_wear",
 )
-# The console's triage buckets that are not flags of their own: open alerts by severity,
-# and patients with a figure and nothing flagged.
-TRIAGE_VIEWS = ("urgent_alert", "warning_alert", "meeting_targets")
+# The console's triage buckets that are not flags of the panel API: open alerts by severity,
+# no data for 7 days (the summary's `no_data_7d`), and patients with a figure and nothing
+# flagged.
+TRIAGE_VIEWS = ("urgent_alert", "warning_alert", "no_data_7d", "meeting_targets")
 VIEWS = ("all", *FLAGS, *TRIAGE_VIEWS)
 SORTS = ("adherence_7d", "adherence_30d", "last_log")
 
@@ -58,3 +59,19 @@ class PanelCount(me.Document):
     buckets = me.MapField(me.IntField(), default=dict)
 
     meta = {"collection": "panel_counts"}
+
+
+class PanelTerm(me.Document):
+    """What the console's search finds a patient on a provider's panel by: one per
+    (provider, term, patient), `key` "<provider>:n:<name from one of its words on>|<patient>"
+    or "<provider>:c:<condition>|<patient>", so a search is one range of the `key` index (the
+    embedded server scans the collection for a range of `_id`)."""
+
+    key = me.StringField(required=True)
+    provider = me.ObjectIdField(required=True)
+    patient = me.ObjectIdField(required=True)
+
+    meta = {
+        "collection": "panel_terms",
+        "indexes": [{"fields": ["key"], "unique": True}, "patient"],
+    }

@@ -56,13 +56,14 @@ def build(client, factory) -> World:
     steady = factory.patient(name="Sam Steady", timezone="Europe/London")
     stranger = factory.patient(name="Stella Stranger")
     other_gp = factory.provider(name="Dr Elsewhere")
+    goals = [dict(GLUCOSE), dict(WALK)]
+    agreement = factory.agreement(urgent, gp, goals=goals, checkups=[HBA1C])
+    steady_plan = factory.agreement(steady, gp, goals=[dict(WALK)], conditions=["hypertension"])
+    # Joining after the plans: the membership flow puts their conditions in the panel search.
     for patient in (urgent, steady):
         join(patient, gp)
     join(urgent, specialist, role="specialist")
     join(stranger, other_gp)
-    goals = [dict(GLUCOSE), dict(WALK)]
-    agreement = factory.agreement(urgent, gp, goals=goals, checkups=[HBA1C])
-    steady_plan = factory.agreement(steady, gp, goals=[dict(WALK)], conditions=["hypertension"])
     aid = str(agreement.pk)
     rule = {
         "measure": "blood_glucose",

@@ -14,7 +14,6 @@ than of whoever happened to look first.
 """
 
 import re
-import unicodedata
 from contextlib import suppress
 from datetime import datetime, timedelta
 
@@ -30,6 +29,7 @@ from api.models.education import EducationItem, EducationProgress
 from api.models.user import User
 from api.services.common import markdown
 from api.services.common.acting import Acting
+from api.services.common.text import fold as text_fold
 
 STARTER_AUTHOR = "CarePact editorial team"
 MIN_PREFIX = 3
@@ -41,14 +41,8 @@ def normalise_condition(condition: str) -> str:
     return " ".join(condition.lower().split())
 
 
-def _fold(text: str) -> str:
-    """Lower case without accents, so "Ménière" is found by "meniere"."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 def search_words(text: str) -> list[str]:
-    return list(dict.fromkeys(_WORD.findall(_fold(text))))
+    return list(dict.fromkeys(_WORD.findall(text_fold(text))))
 
 
 def keywords(title: str, summary: str) -> list[str]:

@@ -64,15 +64,17 @@ def views_of(summary: dict) -> list[str]:
     flags = summary.get("flags") or {}
     raised = flags if isinstance(flags, list) else [name for name, on in flags.items() if on]
     views = ["all", *(view for view in FLAGS if view in raised)]
-    return views + [view for view in TRIAGE_VIEWS if _in_triage_view(view, summary, views)]
+    return views + [view for view in TRIAGE_VIEWS if _in_triage_view(view, summary, views, raised)]
 
 
-def _in_triage_view(view: str, summary: dict, flagged: list[str]) -> bool:
+def _in_triage_view(view: str, summary: dict, flagged: list[str], raised) -> bool:
     alerts = summary.get("open_alerts") or {}
     if view == "urgent_alert":
         return (alerts.get("urgent") or 0) > 0
     if view == "warning_alert":
         return (alerts.get("warning") or 0) > 0
+    if view == "no_data_7d":
+        return view in raised
     return len(flagged) == 1 and summary.get("adherence_7d") is not None
 
 

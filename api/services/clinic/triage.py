@@ -1,24 +1,18 @@
-"""The console's triage of a provider's panel: counts per bucket, and the search by name or
-condition that the panel's own index does not cover.
+"""The console's triage of a provider's panel: counts per bucket, and each page's conditions.
 
 Counts are read from the panel's bucket counts (one read whatever the panel's size); a page
-without a search is a page of the panel (`panel.page`). A search by name or condition walks
-the provider's patients, so it costs what the panel holds: it is for finding someone, not
-for paging through thousands.
+without a search is a page of the panel (`panel.page`), a search by name or condition one of
+`panel_search` (it costs what it finds).
 """
 
-from api.db import find_in
 from api.models.agreement import Agreement
-from api.models.care_team import CareTeamMember
-from api.models.user import User
 from api.services.clinic import panel
-from api.services.tracking import summary as patient_summary
 
 BUCKETS = (
     ("urgent_alert", "Urgent alert"),
     ("warning_alert", "Warning alert"),
     ("overdue_checkup", "Overdue check-up"),
-    ("no_recent_logs", "No data for 3 days"),
+    ("no_data_7d", "No data for 7 days"),
     ("low_adherence", "Adherence below 50 %"),
     ("meeting_targets", "Meeting targets"),
 )
@@ -47,47 +41,3 @@ def conditions_of(patient_ids) -> dict:
     for doc in found:
         conditions[doc["patient"]].update((doc.get("content") or {}).get("conditions") or [])
     return {pid: sorted(names) for pid, names in conditions.items()}
-
-
-def _sort_value(summary: dict, sort: str):
-    if sort == "last_log":
-        return summary.get("last_logged_at") is not None, summary.get("last_logged_at") or 0
-    value = summary.get(sort)
-    return value is None, value or 0.0
-
-
-def search(provider_id, *, name: str, condition: str, view: str, sort: str, descending: bool):
-    """The provider's active patients whose name contains `name` and who have `condition`
-    in an active agreement, in `view`, sorted as the panel sorts: [{"patient": id}, ...]."""
-    ids = [
-        m["patient"]
-        for m in CareTeamMember._get_collection().find(
-            {"provider": provider_id, "status": "active"}, {"patient": 1}
-        )
-    ]
-    if name:
-        wanted = name.casefold()
-        users = find_in(User._get_collection(), "_id", ids, {"name": 1})
-        ids = [u["_id"] for u in users if wanted in (u.get("name") or "").casefold()]
-    if condition:
-        wanted = condition.casefold()
-        agreements = find_in(
-            Agreement._get_collection(),
-            "patient",
-            ids,
-            {"patient": 1, "status": 1, "content.conditions": 1},
-        )
-        ids = list(
-            {
-                a["patient"]
-                for a in agreements
-                if a.get("status") == "active"
-                and wanted
-                in {c.casefold() for c in (a.get("content") or {}).get("conditions") or []}
-            }
-        )
-    summaries = {s["_id"]: s for s in find_in(patient_summary.summaries(), "_id", ids)}
-    matched = [(summaries.get(pid) or {}, pid) for pid in ids]
-    matched = [(s, pid) for s, pid in matched if view in panel.views_of(s)]
-    matched.sort(key=lambda pair: _sort_value(pair[0], sort), reverse=descending)
-    return [{"patient": pid} for _summary, pid in matched]

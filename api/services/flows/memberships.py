@@ -3,6 +3,7 @@
 the membership (`care.care_team`: joining with a code, a referral approved, a child's
 record created by its provider, a membership ended)
   → panel rows: the patient on exactly their active providers' panels
+  → the panels' search terms (name, conditions) for exactly those providers
   → clinic population: the patient joins or leaves each of that provider's clinics
 """
 
@@ -11,12 +12,13 @@ from datetime import datetime
 from api.models.care_team import CareTeamMember
 from api.models.user import User
 from api.services.care import care_team
-from api.services.clinic import panel, population
+from api.services.clinic import panel, panel_search, population
 from api.services.identity import children, signup
 
 
 def membership_changed(member: CareTeamMember, *, now: datetime) -> None:
     panel.membership_changed(member.patient)
+    panel_search.refresh(member.patient)
     population.membership_changed(member, now=now)
 
 

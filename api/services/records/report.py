@@ -9,6 +9,7 @@ is allowed by hash in the Content-Security-Policy.
 
 import base64
 import hashlib
+import itertools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -135,6 +136,9 @@ def chart(goal_report: dict, first: date, today: date) -> Chart:
 
 
 def _out_of_range(patient_id, goals: dict, tz: str, now: datetime) -> list[dict]:
+    # `in_target` stays out of the filter: with it the embedded server's planner scans the
+    # whole collection; without it the (patient, state, -occurred_at) index bounds the read
+    # to the window's entries.
     cursor = (
         logs.entries()
         .find(
@@ -142,16 +146,15 @@ def _out_of_range(patient_id, goals: dict, tz: str, now: datetime) -> list[dict]
                 "patient": patient_id,
                 "state": LIVE,
                 "occurred_at": {"$gte": now - timedelta(days=OUT_OF_RANGE_DAYS)},
-                "in_target": False,
             },
             {"goal_id": 1, "agreement": 1, "measure": 1, "occurred_at": 1, "value": 1}
-            | {"entered_value": 1, "entered_unit": 1},
+            | {"entered_value": 1, "entered_unit": 1, "in_target": 1},
         )
         .sort("occurred_at", DESCENDING)
-        .limit(MAX_OUT_OF_RANGE)
     )
+    out = (entry for entry in cursor if entry.get("in_target") is False)
     readings = []
-    for entry in cursor:
+    for entry in itertools.islice(out, MAX_OUT_OF_RANGE):
         goal = goals.get((entry.get("agreement"), entry.get("goal_id")))
         measure = measures.get(entry["measure"])
         value, unit = entry.get("entered_value"), entry.get("entered_unit")

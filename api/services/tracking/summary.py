@@ -19,6 +19,9 @@ from api.services.tracking.rule_digest import SENSOR_MEASURE, rule_digest
 
 LOW_ADHERENCE_PERCENT = 50.0
 NO_RECENT_LOGS_AFTER = timedelta(days=3)
+# The console's "no data for 7 days" triage bucket; `no_recent_logs` (the panel API's flag)
+# keeps its 3 days.
+NO_DATA_WEEK_AFTER = timedelta(days=7)
 OUT_OF_RANGE_WITHIN = timedelta(days=7)
 # What readers of the panel keys need from a summary (api.services.clinic.panel).
 SUMMARY_FIELDS = {"adherence_7d": 1, "adherence_30d": 1, "last_logged_at": 1, "tz": 1}
@@ -81,6 +84,7 @@ def record_entries(patient_id, docs: list[dict], count: int, now: datetime) -> d
     if newest:
         update["$max"] = newest
         update["$set"]["flags.no_recent_logs"] = False
+        update["$set"]["flags.no_data_7d"] = False
     if out_of_range is not None:
         update["$max"]["last_out_of_range_at"] = out_of_range
         update["$set"]["flags.out_of_range"] = True
@@ -130,6 +134,8 @@ def refresh(patient_id, *, tz: str | None, now: datetime) -> dict:
         "flags.low_adherence": percent_7 is not None and percent_7 < LOW_ADHERENCE_PERCENT,
         "flags.no_recent_logs": bool(items)
         and (last_log is None or now - last_log > NO_RECENT_LOGS_AFTER),
+        "flags.no_data_7d": bool(items)
+        and (last_log is None or now - last_log > NO_DATA_WEEK_AFTER),
         "flags.out_of_range": last_out is not None and now - last_out <= OUT_OF_RANGE_WITHIN,
     }
     if tz:
