@@ -73,7 +73,12 @@ class Blueprint(flask_smorest.Blueprint):
         return super().paginate(pager, **kwargs)
 
     def arguments(self, schema, *, location="json", **kwargs):
-        """A JSON body can also be refused whole: too large (413) or not JSON (415)."""
+        """A JSON body can also be refused whole: too large (413) or not JSON (415).
+
+        A schema class is instantiated here, once: webargs would build (and deep-copy the
+        fields of) a new instance on every request."""
+        if isinstance(schema, type):
+            schema = schema()
         parse = super().arguments(schema, location=location, **kwargs)
         if location != "json":
             return parse
