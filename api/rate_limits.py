@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from flask import current_app, g, request
 
+from api.extensions import limiter
 from api.services.identity.accounts import normalise_email
 
 
@@ -42,6 +43,28 @@ def per_account_and_address(scope: str, email_of: Callable[[], object]) -> Calla
         return f"{scope}:{account}:{request.remote_addr or '-'}"
 
     return key
+
+
+def login_limits(email_of: Callable[[], object]) -> Callable:
+    """Failed sign-ins (401), counted per (account, address) and per address, in budgets the
+    API's login and the console's share; the identity service adds its growing per-account
+    delay on top."""
+
+    def decorate(view):
+        view = limiter.shared_limit(
+            setting("LOGIN_ADDRESS_RATE_LIMIT"),
+            scope="login-address",
+            key_func=per_address("login-address"),
+            deduct_when=when_status(401),
+        )(view)
+        return limiter.shared_limit(
+            setting("LOGIN_RATE_LIMIT"),
+            scope="login-account",
+            key_func=per_account_and_address("login-account", email_of),
+            deduct_when=when_status(401),
+        )(view)
+
+    return decorate
 
 
 def per_caller(scope: str) -> Callable[[], str]:

@@ -6,8 +6,7 @@ from flask_jwt_extended import decode_token, get_jwt
 from api.console.blueprint import bp
 from api.console.session import end_session, safe_next, signed_in, start_session
 from api.errors import ApiError
-from api.extensions import limiter
-from api.rate_limits import per_account_and_address, per_address, setting, when_status
+from api.rate_limits import login_limits
 from api.services.identity import sessions
 
 
@@ -23,20 +22,8 @@ def login():
 
 
 @bp.route("/login", methods=["POST"])
-# The API's login budgets (resources/auth.py), shared: one account from one address, and one
-# address; the identity service adds its growing per-account delay.
-@limiter.shared_limit(
-    setting("LOGIN_RATE_LIMIT"),
-    scope="login-account",
-    key_func=per_account_and_address("login-account", lambda: request.form.get("email")),
-    deduct_when=when_status(401),
-)
-@limiter.shared_limit(
-    setting("LOGIN_ADDRESS_RATE_LIMIT"),
-    scope="login-address",
-    key_func=per_address("login-address"),
-    deduct_when=when_status(401),
-)
+# The API's login budgets, shared (resources/auth.py).
+@login_limits(lambda: request.form.get("email"))
 def login_submit():
     email = (request.form.get("email") or "").strip()
     password = request.form.get("password") or ""

@@ -6,7 +6,7 @@ from flask_jwt_extended import get_jwt
 from api.access import authenticated
 from api.clock import utcnow
 from api.extensions import Blueprint, limiter
-from api.rate_limits import per_account_and_address, per_address, setting, when_status
+from api.rate_limits import login_limits, per_address, setting, when_status
 from api.schemas.accounts import (
     AcceptedSchema,
     LoginSchema,
@@ -92,18 +92,7 @@ def confirm_password_reset(data):
 
 @blp.route("/login", methods=["POST"])
 @blp.doc(security=[])
-@limiter.shared_limit(
-    setting("LOGIN_RATE_LIMIT"),
-    scope="login-account",
-    key_func=per_account_and_address("login-account", _json_email),
-    deduct_when=when_status(401),
-)
-@limiter.shared_limit(
-    setting("LOGIN_ADDRESS_RATE_LIMIT"),
-    scope="login-address",
-    key_func=per_address("login-address"),
-    deduct_when=when_status(401),
-)
+@login_limits(_json_email)
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, description="The email or password is not correct.")
