@@ -5,7 +5,7 @@ the full clinic `make run` seeds and prints how long it took.
 """
 
 import time
-from datetime import date
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,6 +16,7 @@ from api.clock import utcnow
 from api.demo.care import SeedError
 from api.demo.cast import CLINIC_NAME, CLINIC_TZ, DEMO_PASSWORD
 from api.services.clinic import population_rebuild
+from tests.test_console_session import SECURE
 from tests.test_population import normalised
 
 FEATURED = 8
@@ -195,6 +196,20 @@ def test_the_demo_clinic_seeds_once_and_its_figures_agree(app, client, mongo):
     incremental = normalised(mongo, cid)
     population_rebuild.rebuild(ObjectId(cid), now=utcnow())
     assert normalised(mongo, cid) == incremental
+    # The month-on-month trend: the snapshot the nightly job took a month ago.
+    earlier = client.get(f"/api/v1/clinics/{cid}/population", headers=gp).get_json()
+    earlier = earlier["month_earlier"]
+    assert earlier is not None and earlier["patients"] == FEATURED + 1
+    assert date.fromisoformat(earlier["as_of"]) <= clinic_today() - timedelta(days=30)
+    assert earlier["adherence_30d"]["patients"] >= 1 and earlier["adherence_30d"]["median"]
+    console = client.post(
+        "/console/login",
+        data={"email": "pcp@demo.carepact.test", "password": DEMO_PASSWORD},
+        base_url=SECURE,
+    )
+    assert console.status_code == 303
+    page = client.get(f"/console/clinics/{cid}", base_url=SECURE).text
+    assert f"(a month earlier, {earlier['as_of']}: {FEATURED + 1})" in page
 
     # The recall campaign reached its cohort three weeks ago; the overdue patient is in it.
     [campaign] = mongo.campaigns.find({"clinic": clinic["_id"]})

@@ -4,8 +4,9 @@ A GP, a respiratory nurse practitioner, an endocrinologist and a paediatric card
 about 60 patients with type 2 diabetes, asthma or hypertension and a child with a heart
 condition cared for by a parent; ninety days of history (and a fortnight of CGM readings for
 three of the diabetics) written through the services, so rollups, summaries, panel,
-population and alerts agree as they do in use. Seeding again changes nothing; the logins are
-printed every time.
+population and alerts agree as they do in use, and the population snapshot the nightly job
+would have taken a month ago (the month-on-month trend). Seeding again changes
+nothing; the logins are printed every time.
 """
 
 from datetime import time, timedelta
@@ -15,7 +16,7 @@ from flask import current_app
 
 from api.clock import utcnow
 from api.config import RELAXED_ENVIRONMENTS
-from api.demo import care, cgm, outreach, reviews, team
+from api.demo import care, cgm, outreach, reviews, team, trend
 from api.demo.cast import (
     CLINIC_NAME,
     CLINIC_TZ,
@@ -45,9 +46,10 @@ DEMO_ACCOUNTS = [
 PRINTED_PATIENTS = 8
 
 
-def _write_history(person, patient, author: logs.Author, *, today, now) -> None:
+def _write_history(person, patient, author: logs.Author, *, today, now) -> bool:
+    """The patient's ninety days, unless they are there; whether they were written."""
     if care.has_history(patient):
-        return
+        return False
     items = []
     for agreement in Agreement.objects(patient=patient.pk, status="active"):
         items += entries_for(
@@ -55,9 +57,7 @@ def _write_history(person, patient, author: logs.Author, *, today, now) -> None:
         )
     items.sort(key=lambda item: item["occurred_at"])
     care.write_history(author, items, now=now)
-    # The agreements were accepted on past dates, which their check-up statuses were judged
-    # on: close yesterday as the nightly job does, which judges them today.
-    days.close_day(patient, today - timedelta(days=1), now=now)
+    return True
 
 
 def seed(*, patients: int = FULL_PATIENTS) -> list[str]:
@@ -71,7 +71,7 @@ def seed(*, patients: int = FULL_PATIENTS) -> list[str]:
     if not EducationItem.objects.first():
         education.load_starter_library(shipped.starter_items(), now=now)
     cast = roster(patients)
-    people = {}
+    people, written = {}, []
     for person in cast:
         patient = people[person.key] = team.ensure_patient(person)
         enrolled = team.local_instant(today - timedelta(days=person.enrolled_days_ago), time(9))
@@ -82,14 +82,23 @@ def seed(*, patients: int = FULL_PATIENTS) -> list[str]:
             team.ensure_active_agreement(patient, staff["pcp"], plan, as_patient, at)
         care.tune_rules(person, patient, staff, now=now)
         author = logs.Author(patient.pk, patient.pk, "self")
-        _write_history(person, patient, author, today=today, now=now)
+        if _write_history(person, patient, author, today=today, now=now):
+            written.append(patient)
     child_spec = Child()
     parent = people[child_spec.parent]
     enrolled = team.local_instant(today - timedelta(days=100), time(10))
     child, _ = team.ensure_child(child_spec, parent, staff, enrolled)
-    _write_history(
-        child_spec, child, logs.Author(child.pk, parent.pk, "caregiver"), today=today, now=now
-    )
+    caregiver = logs.Author(child.pk, parent.pk, "caregiver")
+    if _write_history(child_spec, child, caregiver, today=today, now=now):
+        written.append(child)
+    everyone = [*people.values(), child]
+    if trend.take_past_snapshot(clinic, everyone, today=today):
+        written = everyone
+    # The agreements were accepted on past dates, which their check-up statuses were judged
+    # on (and the trend's snapshot left the figures a month old): close yesterday as the
+    # nightly job does, which judges them today.
+    for patient in written:
+        days.close_day(patient, today - timedelta(days=1), now=now)
     cgm.upload_traces(cast, people, today=today, now=now)
     reviews.mark_reviews(cast, people, staff, now=now)
     for person in cast:
