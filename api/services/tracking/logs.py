@@ -102,9 +102,7 @@ def _recompute_activity(patient_id, goal_ids: set[str]) -> None:
     """After an edit, delete or refused replay: last-log fields from the live entries."""
     live = {"patient": patient_id, "state": LIVE}
     newest = entries().find_one(live, {"occurred_at": 1}, sort=[("occurred_at", DESCENDING)])
-    out = entries().find_one(
-        {**live, "in_target": False}, {"occurred_at": 1}, sort=[("occurred_at", DESCENDING)]
-    )
+    out = _newest_out_of_range(live)
     fields = {
         "last_logged_at": newest and newest["occurred_at"],
         "last_out_of_range_at": out and out["occurred_at"],
@@ -115,6 +113,16 @@ def _recompute_activity(patient_id, goal_ids: set[str]) -> None:
         )
         fields[f"goals.{goal_id}.last_at"] = last and last["occurred_at"]
     patient_summary.set_activity(patient_id, fields)
+
+
+def _newest_out_of_range(live: dict) -> dict | None:
+    """Walked newest first through the (patient, state, occurred_at) index: an `in_target`
+    predicate in the query makes the embedded server scan the whole collection."""
+    cursor = entries().find(live, {"occurred_at": 1, "in_target": 1})
+    for entry in cursor.sort("occurred_at", DESCENDING).batch_size(200):
+        if entry.get("in_target") is False:
+            return entry
+    return None
 
 
 # --- creating ------------------------------------------------------------------------------
