@@ -4,7 +4,7 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from tests.log_helpers import WALK, WEIGHT, entry, local, periods, plan, post
+from tests.log_helpers import GLUCOSE, WALK, WEIGHT, entry, local, periods, plan, post
 
 
 def stored(mongo, **query):
@@ -331,6 +331,21 @@ class TestEditAndDelete:
         client.delete(f"/api/v1/patients/me/logs/{second['id']}", headers=p.headers)
         assert rollup(mongo, p, "g_weight", day)["met"] is True
         assert rollup(mongo, p, "g_weight", day)["value"] == 85
+
+    def test_a_delete_moves_the_last_out_of_range_reading_back(self, client, factory, mongo):
+        p = plan(factory, goals=[GLUCOSE])
+        yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+        times = [local(yesterday, hour, 0, "UTC") for hour in (8, 9, 10)]
+        for at, value in zip(times, (250, 120, 260), strict=True):
+            assert (
+                post(client, p, entry(p, goal="g_glucose", value=value, at=at)).status_code == 201
+            )
+        last = mongo.log_entries.find_one({"patient": p.patient.pk, "value": 260})
+        summary = mongo.adherence_summaries.find_one
+        assert summary({"_id": p.patient.pk})["last_out_of_range_at"] == times[2]
+        deleted = client.delete(f"/api/v1/patients/me/logs/{last['uid']}", headers=p.headers)
+        assert deleted.status_code == 204
+        assert summary({"_id": p.patient.pk})["last_out_of_range_at"] == times[0]
 
     def test_a_provider_may_not_edit_an_entry(self, client, factory, mongo):
         p = plan(factory)
