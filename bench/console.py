@@ -42,24 +42,6 @@ TRIAGE_PAGES = (
 )
 SECURE = "https://localhost"
 ASSETS = ("/console/static/console.css", "/console/static/console.js")
-GLUCOSE = {
-    "id": "g_glucose",
-    "kind": "monitoring",
-    "title": "Glucose between 70 and 180",
-    "measure": "blood_glucose",
-    "unit": "mg/dL",
-    "target": {"op": "between", "low": 70, "high": 180},
-    "period": "day",
-}
-WALK = {
-    "id": "g_walk",
-    "kind": "exercise",
-    "title": "Walk 30 minutes",
-    "measure": "exercise_minutes",
-    "unit": "min",
-    "target": {"op": "at_least", "value": 30},
-    "period": "day",
-}
 
 
 def _signed_in(app, user):
@@ -113,7 +95,8 @@ def _history(database, factory, provider, days: int, rng: random.Random):
     patient = factory.patient(timezone="Europe/Paris")
     code = care_team.create_invitation(provider.pk, role="primary", valid_days=7, now=utcnow())
     care_team.join_with_code(patient, code["code"], utcnow())
-    agreement = factory.agreement(patient, provider, goals=[dict(GLUCOSE), dict(WALK)])
+    goals = [dict(goal) for goal in common.WALK_AND_GLUCOSE_GOALS]
+    agreement = factory.agreement(patient, provider, goals=goals)
     now = datetime.now(UTC)
     entries = []
     for day in range(days, 0, -1):
