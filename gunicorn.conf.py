@@ -38,3 +38,18 @@ errorlog = "-"
 # Do not tell the world which server and version answer: gunicorn has no setting for its
 # `Server` header, so name the product instead in the module that writes it.
 _gunicorn_wsgi.SERVER = "CarePact"
+
+
+def child_exit(_server, worker):
+    """A worker killed inside a transaction leaves it open, blocking its documents' other
+    writers until the database gives up on it (api/session_ledger.py): abort it now, from
+    a thread, so the master never waits on the database."""
+    import threading
+
+    from api import session_ledger
+    from api.config import DEFAULT_MONGODB_URI
+
+    uri = os.environ.get("MONGODB_URI") or DEFAULT_MONGODB_URI
+    threading.Thread(
+        target=session_ledger.abort_dead, args=(uri, [worker.pid]), daemon=True
+    ).start()

@@ -41,6 +41,13 @@ def disconnect() -> None:
     _connected_to = None
 
 
+def connected_uri() -> str:
+    """The URI `connect` was last given."""
+    if _connected_to is None:
+        raise RuntimeError("api.db.connect() has not been called")
+    return _connected_to[0]
+
+
 def database() -> pymongo.database.Database:
     return get_db(ALIAS)
 

@@ -17,7 +17,7 @@ from typing import TypeVar
 from mongoengine.errors import OperationError
 from pymongo.errors import PyMongoError
 
-from api import db
+from api import db, session_ledger
 
 T = TypeVar("T")
 # Writers of one patient's data conflict on its summary; the loser retries at once (the
@@ -38,10 +38,12 @@ def run(work: Callable[[], T], *, warm: tuple[Callable, ...] = ()) -> T:
     for getter in warm:
         getter()
     client = db.database().client
+    uri = db.connected_uri()
     deadline = time.monotonic() + RETRY_FOR_S
     attempt = 0
     while True:
         with client.start_session() as session, session.bind(end_session=False):
+            session_ledger.note(uri, session.session_id)
             try:
                 with session.start_transaction():
                     return work()

@@ -18,7 +18,7 @@ from datetime import timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from pymongo.errors import PyMongoError
 
-from api import db, metrics, migrations
+from api import db, metrics, migrations, session_ledger
 from api.clock import utcnow
 from api.config import ConfigError, load_settings
 from api.observability import configure_logging, job_run
@@ -118,6 +118,8 @@ def main(argv=None) -> int:
 def database_ready(settings: dict) -> bool:
     """False when the database's migrations are behind this release (said on stderr)."""
     db.connect(settings["MONGODB_URI"], settings["MONGODB_TIMEOUT_MS"])
+    # A worker killed inside a transaction left it open, blocking its documents' writers.
+    session_ledger.abort_dead(settings["MONGODB_URI"])
     try:
         migrations.check_current()
     except migrations.MigrationsBehind as error:
