@@ -69,18 +69,19 @@ def create_app(config: dict | None = None) -> Flask:
     register_response_headers(app)
     register_idempotency(app)
     register_commands(app)
-    identity_settings.install(identity_settings.IdentitySettings.from_config(app.config))
-    install_builtin_data()
+    install_service_settings(app.config)
     return app
 
 
-def install_builtin_data() -> None:
-    """The templates shipped with the code, checked by the API's schemas, handed to the
-    services that read them (a broken file stops the app here)."""
+def install_service_settings(config) -> None:
+    """What the services read besides their arguments, for the API and the jobs worker
+    alike: the identity settings, and the templates shipped with the code, checked by the
+    API's schemas (a broken file stops the process here)."""
     from api.schemas import shipped
     from api.services.alerts import rules
     from api.services.care import agreement_templates
 
+    identity_settings.install(identity_settings.IdentitySettings.from_config(config))
     agreement_templates.install_builtins(shipped.templates())
     rules.install_template_defaults(shipped.template_alert_rules())
 

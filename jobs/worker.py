@@ -18,7 +18,7 @@ from datetime import timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from pymongo.errors import PyMongoError
 
-from api import db, metrics, migrations, session_ledger
+from api import db, install_service_settings, metrics, migrations, session_ledger
 from api.clock import utcnow
 from api.config import ConfigError, load_settings
 from api.observability import configure_logging, job_run
@@ -99,6 +99,7 @@ def main(argv=None) -> int:
     try:
         settings = load_settings()
         worker = worker_from_settings(settings)
+        install_service_settings(settings)
     except (ConfigError, ValueError) as error:
         print(f"CarePact jobs worker refuses to start: {error}", file=sys.stderr)
         return 1
