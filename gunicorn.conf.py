@@ -11,8 +11,14 @@ whole before it reaches gunicorn, which closes the slow-client hole entirely.
 """
 
 import os
+import threading
 
 from gunicorn.http import wsgi as _gunicorn_wsgi
+
+# Imported by the master at start, not when a worker dies: on a busy machine the import
+# took seconds, and the dead worker's transactions blocked their patients meanwhile.
+from api import session_ledger
+from api.config import DEFAULT_MONGODB_URI
 
 bind = os.environ.get("BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -44,11 +50,6 @@ def child_exit(_server, worker):
     """A worker killed inside a transaction leaves it open, blocking its documents' other
     writers until the database gives up on it (api/session_ledger.py): abort it now, from
     a thread, so the master never waits on the database."""
-    import threading
-
-    from api import session_ledger
-    from api.config import DEFAULT_MONGODB_URI
-
     uri = os.environ.get("MONGODB_URI") or DEFAULT_MONGODB_URI
     threading.Thread(
         target=session_ledger.abort_dead, args=(uri, [worker.pid]), daemon=True

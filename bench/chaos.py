@@ -13,7 +13,8 @@ Afterwards (a final `python -m jobs --once` drains what the killed worker left):
     those are counted apart);
   - no answer was a 5xx other than a 503 with Retry-After while the database was away (a
     connection cut by the killed worker is counted apart: the client retries it);
-  - the last failure came within RECOVERY_S of the database's return.
+  - the system was back to normal within RECOVERY_S of the database's return: its first
+    fully successful second of requests (none a 5xx) began by then, and no 503 came after.
 """
 
 import http.client
@@ -309,23 +310,44 @@ class Verdict:
     busy_503: list[str]  # a 503 with Retry-After while the database was there
     unavailable: int
     cut: int
-    recovery_s: float
+    recovery_s: float  # from the database's return to its first fully successful second
+    last_failure_s: float  # from the database's return to the last 5xx after it (0: none)
 
     @property
     def passed(self) -> bool:
         return not self.bad_5xx and not self.busy_503 and self.recovery_s <= RECOVERY_S
 
 
+def _failed(status: int) -> bool:
+    return 500 <= status < CONNECTION_CUT
+
+
+def _recovered_at(events, back: float) -> float:
+    """The start of the first fully successful second after the database answered its ping
+    again (`back`): one second, beginning at `back` or just after a 5xx, in which requests
+    finished and none with a 5xx. The end of the run when there is none."""
+    after = sorted((finished, status) for finished, status, *_ in events if finished >= back)
+    failures = [finished for finished, status in after if _failed(status)]
+    for start in [back, *failures]:
+        window = [status for finished, status in after if start < finished <= start + 1.0]
+        if window and not any(_failed(status) for status in window):
+            return start
+    return after[-1][0] if after else back
+
+
 def _judge(events, db_down: tuple[float, float], began: float) -> Verdict:
-    """events: (finished, status, retry_after, kind) for every request."""
+    """events: (finished, status, retry_after, kind) for every request. A 503 with
+    Retry-After is expected from the database's stop until the system is back to normal
+    (`_recovered_at`); after that it counts as "busy", against PASS."""
     stopped, back = db_down
+    recovered = _recovered_at(events, back)
     bad, busy, unavailable, cut = [], [], 0, 0
     last_failure = back
     for finished, status, retry_after, kind in events:
         if status == CONNECTION_CUT:
             cut += 1
         elif status >= 500:
-            away = stopped <= finished <= back + RECOVERY_S
+            away = stopped <= finished <= recovered
             if status == 503 and retry_after and away:
                 unavailable += 1
             elif status == 503 and retry_after:
@@ -333,9 +355,9 @@ def _judge(events, db_down: tuple[float, float], began: float) -> Verdict:
             else:
                 after = "" if retry_after else " without Retry-After"
                 bad.append(f"{kind} {status}{after} at {finished - began:.1f}s")
-        if status >= 500 and status != CONNECTION_CUT and finished > back:
-            last_failure = max(last_failure, finished)
-    return Verdict(bad, busy, unavailable, cut, last_failure - back)
+            if finished > back:
+                last_failure = max(last_failure, finished)
+    return Verdict(bad, busy, unavailable, cut, recovered - back, last_failure - back)
 
 
 def run(args, load) -> dict:
@@ -408,6 +430,11 @@ def run(args, load) -> dict:
         f"other {len(verdict.bad_5xx)} {verdict.bad_5xx}; "
         f"connections cut by the killed worker {verdict.cut} (retried)"
     )
+    print(
+        f"  back to normal (first fully successful second) {verdict.recovery_s:.1f}s after the "
+        f"database answered its ping again; last 5xx after its return at "
+        f"+{verdict.last_failure_s:.1f}s (goal <= {RECOVERY_S:.0f}s)"
+    )
     if unexpected:
         print(f"  the API's error lines (the SIGKILL is ours): {dict(unexpected)}")
     print(f"  acknowledged entries: {acknowledged}, lost {lost}, duplicated {duplicated}")
@@ -441,6 +468,7 @@ def run(args, load) -> dict:
         "held_by_leases": held,
         "cut": verdict.cut,
         "recovery_s": verdict.recovery_s,
+        "last_failure_s": verdict.last_failure_s,
         "acknowledged": acknowledged,
         "lost": lost,
         "duplicated": duplicated,
@@ -461,12 +489,14 @@ def run(args, load) -> dict:
     print(
         f"{NAME}: figure={requests / elapsed:.0f}req/s users={args.users} "
         f"seconds={elapsed:.0f} recovery={verdict.recovery_s:.1f}s "
+        f"last_5xx_after_return={verdict.last_failure_s:.1f}s "
         f"unavailable_503={verdict.unavailable} busy_503={len(verdict.busy_503)} "
         f"other_5xx={len(verdict.bad_5xx)} "
         f"cut={verdict.cut} "
         f"acknowledged={acknowledged} lost={lost} duplicated={duplicated} "
         f"notified={expected} missing={missing} resent={resent} "
         f"goal=other_5xx=0,busy_503=0,lost=0,duplicated=0,missing=0,recovery<={RECOVERY_S:.0f}s "
+        f"load_average={os.getloadavg()[0]:.1f} "
         f"{'PASS' if passed else 'FAIL'}",
         flush=True,
     )
