@@ -11,7 +11,6 @@ whole before it reaches gunicorn, which closes the slow-client hole entirely.
 """
 
 import os
-import threading
 
 from gunicorn.http import wsgi as _gunicorn_wsgi
 
@@ -48,9 +47,9 @@ _gunicorn_wsgi.SERVER = "CarePact"
 
 def child_exit(_server, worker):
     """A worker killed inside a transaction leaves it open, blocking its documents' other
-    writers until the database gives up on it (api/session_ledger.py): abort it now, from
-    a thread, so the master never waits on the database."""
+    writers until the database gives up on it (api/session_ledger.py): abort it now. In
+    the master's own thread, bounded by the ledger's short timeout: a client built in
+    another thread while the master forks the replacement worker could be copied half-made
+    into it (a run that did so printed pymongo's exit hook failing on a `Monitor`)."""
     uri = os.environ.get("MONGODB_URI") or DEFAULT_MONGODB_URI
-    threading.Thread(
-        target=session_ledger.abort_dead, args=(uri, [worker.pid]), daemon=True
-    ).start()
+    session_ledger.abort_dead(uri, [worker.pid])
