@@ -202,7 +202,7 @@ def _single_reading_maker():
     own = threading.local()
     start = datetime.now(UTC) - timedelta(hours=20)
 
-    def make():
+    def make(_client: int = 0):
         n = own.n = getattr(own, "n", -1) + 1
         at = start + timedelta(minutes=5 * n, milliseconds=threading.get_ident() % 1000)
         return [{"type": "sgv", "sgv": 90 + n % 150, "date": round(at.timestamp() * 1000)}]
@@ -258,7 +258,12 @@ def main() -> bool:
         )
         with common.gunicorn("bench.floor_app:app", uri) as port:
             floor, floor_statuses = common.load(
-                port, "/reading", _single_reading_maker(), {}, clients=CLIENTS, seconds=SECONDS
+                port,
+                "/reading",
+                _single_reading_maker(),
+                common.floor_client,
+                clients=CLIENTS,
+                seconds=SECONDS,
             )
         print(
             f"  single-reading uploads, {CLIENTS} clients: {figure:.0f} req/s {dict(statuses)}; "

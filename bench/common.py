@@ -127,10 +127,16 @@ def gunicorn(target: str, uri: str, workers: int = 4):
         process.wait(timeout=15)
 
 
+def floor_client(number: int) -> dict:
+    """Headers that give each client of a floor route its own patient (bench.floor_app)."""
+    return {"X-Bench-Client": str(number)}
+
+
 def load(port: int, path: str, make_body, headers, *, clients: int = 8, seconds: float = 10):
     """POST from `clients` threads for `seconds`; returns (requests/s, statuses Counter).
 
-    `headers` is a dict, or a function of the client's number giving each client its own."""
+    `make_body(n)` gives client n's next body; `headers` is a dict, or a function of the
+    client's number giving each client its own."""
     statuses: Counter = Counter()
     lock = threading.Lock()
     stop = time.monotonic() + seconds
@@ -143,7 +149,7 @@ def load(port: int, path: str, make_body, headers, *, clients: int = 8, seconds:
             connection.request(
                 "POST",
                 path,
-                json.dumps(make_body()),
+                json.dumps(make_body(number)),
                 {**own, "Content-Type": "application/json"},
             )
             response = connection.getresponse()

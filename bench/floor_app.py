@@ -22,7 +22,8 @@ from pymongo.errors import OperationFailure
 app = Flask(__name__)
 _client: MongoClient | None = None
 _indexed = False
-PATIENT = ObjectId("5f0000000000000000000001")
+# Each client its own patient, as in the app's runs (`X-Bench-Client`, bench.common).
+PATIENTS = [ObjectId(f"5f00000000000000000000{n:02x}") for n in range(256)]
 _NEWEST = ("occurred_at", DESCENDING)
 READING_INDEXES = [
     ([("patient", ASCENDING), ("uid", ASCENDING)], True),
@@ -64,14 +65,15 @@ def reading():
     database = _database()
     _ensure_indexes(database)
     now = datetime.now(UTC)
+    patient = PATIENTS[int(request.headers.get("X-Bench-Client", "0")) % len(PATIENTS)]
     database.floor_revocations.find_one({"jti": uuid.uuid4().hex})
-    database.floor_agreements.find_one({"_id": PATIENT})
+    database.floor_agreements.find_one({"_id": patient})
     summary = database.floor_summaries.find_one_and_update(
-        {"_id": PATIENT}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        {"_id": patient}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
     )
     database.floor_readings.insert_one(
         {
-            "patient": PATIENT,
+            "patient": patient,
             "uid": uuid.uuid4().hex,
             "seq": summary["seq"],
             "state": "live",
@@ -82,6 +84,6 @@ def reading():
         }
     )
     database.floor_rollups.update_one(
-        {"_id": f"{PATIENT}:{now.date()}"}, {"$inc": {"count": 1, "total": 120.0}}, upsert=True
+        {"_id": f"{patient}:{now.date()}"}, {"$inc": {"count": 1, "total": 120.0}}, upsert=True
     )
     return {"seq": summary["seq"]}, 201

@@ -1,4 +1,4 @@
-"""POST /patients/me/logs under gunicorn, 8 clients, beside the reading floor (performance.md).
+"""POST /patients/me/logs under gunicorn, 8 clients (a patient each), beside the reading floor.
 
 The reading floor is a bare Flask route doing in raw pymongo the irreducible work of one
 reading (`bench/floor_app.py`); the ratio to a bare one-`insert_one` route is printed too.
@@ -23,8 +23,11 @@ CLIENTS = 8
 GOALS = common.WALK_AND_GLUCOSE_GOALS
 
 
-def _body_maker(agreement_id: str):
-    def make():
+def _body_maker(agreement_ids: list[str]):
+    """Bodies for client n: readings of its own patient's agreement."""
+
+    def make(number: int = 0):
+        agreement_id = agreement_ids[number % len(agreement_ids)]
         now = datetime.now(UTC)
         goal = random.choice(GOALS)
         value = random.randint(5, 40) if goal["id"] == "g_walk" else random.randint(60, 200)
@@ -117,17 +120,24 @@ def main() -> bool:
         app = common.make_app(uri)
         with app.app_context():
             factory = Factory(app)
-            patient = factory.patient(timezone="America/New_York")
             provider = factory.provider()
-            factory.membership(patient, provider)
-            agreement = factory.agreement(patient, provider, goals=GOALS)
-            headers = factory.headers(patient)
-            make = _body_maker(str(agreement.pk))
+            # One patient per client: eight people logging, not one person's eight phones.
+            patients, agreement_ids = [], []
+            for _ in range(CLIENTS):
+                patient = factory.patient(timezone="America/New_York")
+                factory.membership(patient, provider)
+                agreement = factory.agreement(patient, provider, goals=GOALS)
+                patients.append(patient)
+                agreement_ids.append(str(agreement.pk))
+            patient, headers = patients[0], factory.headers(patients[0])
+            make = _body_maker(agreement_ids)
             print("  without alert rules:")
             without_rules = _commands_per_entry(app.test_client(), headers, make)
-            _activate_alert_rules(patient.pk)
+            for each in patients:
+                _activate_alert_rules(each.pk)
             print("  with alert rules:")
             per_entry = _commands_per_entry(app.test_client(), headers, make)
+            client_headers = [factory.headers(each) for each in patients]
             print(
                 f"  commands per logged reading: {without_rules:.2f} without rules, "
                 f"{per_entry:.2f} with the diabetes defaults"
@@ -137,16 +147,21 @@ def main() -> bool:
 
         with common.gunicorn("bench.floor_app:app", uri) as port:
             bare, bare_statuses = common.load(
-                port, "/floor", make, {}, clients=CLIENTS, seconds=SECONDS
+                port, "/floor", make, common.floor_client, clients=CLIENTS, seconds=SECONDS
             )
             floor, floor_statuses = common.load(
-                port, "/reading", make, {}, clients=CLIENTS, seconds=SECONDS
+                port, "/reading", make, common.floor_client, clients=CLIENTS, seconds=SECONDS
             )
         print(f"  bare insert floor: {bare:.0f} req/s {dict(bare_statuses)}")
         print(f"  reading floor:     {floor:.0f} req/s {dict(floor_statuses)}")
         with common.gunicorn("wsgi:app", uri) as port:
             figure, statuses = common.load(
-                port, "/api/v1/patients/me/logs", make, headers, clients=CLIENTS, seconds=SECONDS
+                port,
+                "/api/v1/patients/me/logs",
+                make,
+                lambda n: client_headers[n],
+                clients=CLIENTS,
+                seconds=SECONDS,
             )
         print(f"  app (POST /patients/me/logs): {figure:.0f} req/s {dict(statuses)}")
         ratio = figure / floor
