@@ -21,11 +21,12 @@ import api.models  # noqa: F401  (registers every document class)
 from api.db import database, find_in
 from api.models.log import Rollup
 from api.models.notification import Notification
+from api.models.panel import PanelRow
 from api.models.schema import AppliedMigration, SchemaVersion
 from api.models.user import User
 from api.schemas import shipped
 from api.services.care import education
-from api.services.clinic import panel, panel_search
+from api.services.clinic import panel_search
 from api.services.flows import days
 from api.services.notify import outbox
 from api.services.tracking import rollups
@@ -120,7 +121,10 @@ def pushes_to_outbox(now: datetime) -> str:
 def panel_search_terms(now: datetime) -> str:
     """The console searches panels by name and condition through `panel_terms`: write them
     for every patient on a panel (the flows keep them from then on)."""
-    patients = sorted(panel.rows().distinct("patient"))
+    name = PanelRow._meta["collection"]
+    if name not in database().list_collection_names():
+        return "no panels yet"  # a fresh deployment: reading would create the collection
+    patients = sorted(database()[name].distinct("patient"))
     for patient_id in patients:
         panel_search.refresh(patient_id)
     return f"search terms of {len(patients)} patients on panels"
