@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 
+from api.extensions import limiter
 from bench import common
 from bench.panel import _seed
 from tests.factories import PASSWORD, Factory
@@ -216,6 +217,10 @@ def main() -> bool:
                 "triage": _weight(big_client, results["triage"][3]),
                 "patient": _weight(small_client, results["patient"][3]),
             }
+            # Let go of the server before it stops: clients left to the interpreter's exit
+            # wait out their timeouts against a server that is gone.
+            limiter.storage.close()
+            app_db.disconnect()
         ratios = {name: figure / floor for name, (floor, figure, _c, _b) in results.items()}
         for name, (floor, figure, commands, _bytes) in results.items():
             small_case = "ten days" if name == "patient" else f"{SMALL} patients"
