@@ -45,6 +45,17 @@ def per_account_and_address(scope: str, email_of: Callable[[], object]) -> Calla
     return key
 
 
+def code_limit(scope: str, key_func: Callable[[], str]) -> Callable:
+    """Refused one-time codes (422) in the CODE_RATE_LIMIT budget `scope` names: routes that
+    redeem the same kind of code share it."""
+    return limiter.shared_limit(
+        setting("CODE_RATE_LIMIT"),
+        scope=scope,
+        key_func=key_func,
+        deduct_when=when_status(422),
+    )
+
+
 def login_limits(email_of: Callable[[], object]) -> Callable:
     """Failed sign-ins (401), counted per (account, address) and per address, in budgets the
     API's login and the console's share; the identity service adds its growing per-account

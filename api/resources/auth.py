@@ -6,7 +6,7 @@ from flask_jwt_extended import get_jwt
 from api.access import authenticated
 from api.clock import utcnow
 from api.extensions import Blueprint, limiter
-from api.rate_limits import login_limits, per_address, setting, when_status
+from api.rate_limits import code_limit, login_limits, per_address, setting
 from api.schemas.accounts import (
     AcceptedSchema,
     LoginSchema,
@@ -44,12 +44,7 @@ def register(data):
 
 @blp.route("/verify-email", methods=["POST"])
 @blp.doc(security=[])
-@limiter.shared_limit(
-    setting("CODE_RATE_LIMIT"),
-    scope="account-code",
-    key_func=per_address("account-code"),
-    deduct_when=when_status(422),
-)
+@code_limit("account-code", per_address("account-code"))
 @blp.arguments(VerifyEmailSchema)
 @blp.response(200, VerifiedSchema)
 @blp.alt_response(422, description="The code is wrong, expired, used or tried five times.")
@@ -74,12 +69,7 @@ def request_password_reset(data):
 
 @blp.route("/password-reset/confirm", methods=["POST"])
 @blp.doc(security=[])
-@limiter.shared_limit(
-    setting("CODE_RATE_LIMIT"),
-    scope="account-code",
-    key_func=per_address("account-code"),
-    deduct_when=when_status(422),
-)
+@code_limit("account-code", per_address("account-code"))
 @blp.arguments(ResetConfirmSchema)
 @blp.response(204)
 @blp.alt_response(422, description="The code is wrong, expired, used or tried five times.")

@@ -5,9 +5,9 @@ from flask.views import MethodView
 from api.access import Need, authenticated, patient_scope
 from api.auth import caller
 from api.clock import utcnow
-from api.extensions import Blueprint, limiter
+from api.extensions import Blueprint
 from api.models.care_team import AccessLogEntry
-from api.rate_limits import per_caller, setting, when_status
+from api.rate_limits import code_limit, per_caller
 from api.schemas.care_team import (
     AccessLogEntrySchema,
     CareTeamMemberSchema,
@@ -71,12 +71,7 @@ class CareTeam(MethodView):
         return _shape(list(page))
 
     @authenticated()
-    @limiter.shared_limit(
-        setting("CODE_RATE_LIMIT"),
-        scope="redeem-code",
-        key_func=per_caller("redeem"),
-        deduct_when=when_status(422),
-    )
+    @code_limit("redeem-code", per_caller("redeem"))
     @blp.arguments(CareTeamRequestSchema)
     @blp.response(201, CareTeamMemberSchema)
     @blp.alt_response(409, description="Already on the care team or already referred.")

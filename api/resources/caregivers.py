@@ -6,8 +6,8 @@ from flask.views import MethodView
 from api.access import Need, authenticated, patient_scope
 from api.auth import caller
 from api.clock import utcnow
-from api.extensions import Blueprint, limiter
-from api.rate_limits import per_caller, setting, when_status
+from api.extensions import Blueprint
+from api.rate_limits import code_limit, per_caller
 from api.schemas.caregivers import (
     DependantSchema,
     GrantCodeSchema,
@@ -156,12 +156,7 @@ class Dependants(MethodView):
         ]
 
     @authenticated()
-    @limiter.shared_limit(
-        setting("CODE_RATE_LIMIT"),
-        scope="redeem-code",
-        key_func=per_caller("redeem"),
-        deduct_when=when_status(422),
-    )
+    @code_limit("redeem-code", per_caller("redeem"))
     @blp.alt_response(429, description="Too many refused codes; see Retry-After.")
     @blp.arguments(RedeemSchema)
     @blp.response(201, DependantSchema)
