@@ -22,6 +22,7 @@ from bson.errors import InvalidId
 from flask import g, request
 from flask_jwt_extended import verify_jwt_in_request
 
+from api import auth
 from api.auth import Caller, caller
 from api.clock import utcnow
 from api.errors import Forbidden, NotFound, Unauthorized
@@ -270,31 +271,50 @@ def uploader_scope(api_secret_sha1: str | None) -> UploaderScope:
     return UploaderScope(found)
 
 
-def authenticated(*roles: str, refresh: bool = False):
+def authenticated(*roles: str, refresh: bool = False, revocation_by_write: bool = False):
     """Require a valid, unrevoked token; with `roles`, a caller of one of them (else 403).
 
     On a patient-scoped route (`{pid}`), a caller with no relation to that patient is turned
     away with 404 here, before anything else about the request is looked at.
+
+    `revocation_by_write`: for a patient's token on their own record, the route's write
+    checks revocation (`session_memory`) and passes `auth.session_check()` to it; a request
+    that ends without that write confirming it is checked before it is answered.
     """
 
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
+            if not revocation_by_write:
+                verify_jwt_in_request(refresh=refresh)
+                return _admitted(view, roles, *args, **kwargs)
+            auth.leave_revocation_to_write()
             verify_jwt_in_request(refresh=refresh)
-            who = caller()
-            g.caller_id = str(who.id)
-            if who.role == CLIENT_ROLE:
-                raise Unauthorized(
-                    "A clinic system client's token is for the FHIR API only.",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            if roles and who.role not in roles:
-                raise Forbidden(f"This action is for {' or '.join(roles)} accounts.")
-            if "pid" in kwargs:
-                admit(kwargs["pid"])
-            return view(*args, **kwargs)
+            try:
+                result = _admitted(view, roles, *args, **kwargs)
+            except Exception:
+                auth.settle_session()  # a 401 for a revoked token replaces any other answer
+                raise
+            auth.settle_session()
+            return result
 
         wrapper._carepact_auth = True
         return wrapper
 
     return decorate
+
+
+def _admitted(view, roles, *args, **kwargs):
+    """`view` for a verified caller of one of `roles`, admitted to `{pid}`."""
+    who = caller()
+    g.caller_id = str(who.id)
+    if who.role == CLIENT_ROLE:
+        raise Unauthorized(
+            "A clinic system client's token is for the FHIR API only.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if roles and who.role not in roles:
+        raise Forbidden(f"This action is for {' or '.join(roles)} accounts.")
+    if "pid" in kwargs:
+        admit(kwargs["pid"])
+    return view(*args, **kwargs)

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import mongoengine as me
+from bson import ObjectId
 from mongoengine.base.common import _document_registry
 
 import api.models  # noqa: F401  (registers every document class)
 from api.db import database, find_in
-from api.models.log import Rollup
+from api.models.log import AdherenceSummary, Rollup
 from api.models.notification import Notification
 from api.models.panel import PanelRow
 from api.models.schema import AppliedMigration, SchemaVersion
@@ -130,10 +131,26 @@ def panel_search_terms(now: datetime) -> str:
     return f"search terms of {len(patients)} patients on panels"
 
 
+def sessions_revisions(now: datetime) -> str:
+    """Logging writes confirm a patient's token against their summary's sessions revision
+    (`session_memory`): give every summary of an earlier release one (until then each of
+    their writes reads for the token's revocation, as every request did)."""
+    name = AdherenceSummary._meta["collection"]
+    if name not in database().list_collection_names():
+        return "no summaries yet"  # a fresh deployment: an update would create the collection
+    given = (
+        database()[name]
+        .update_many({"sessions_rev": {"$exists": False}}, {"$set": {"sessions_rev": ObjectId()}})
+        .modified_count
+    )
+    return f"a sessions revision for {given} summaries"
+
+
 MIGRATIONS = [
     Migration(1, "rollups filed a quarter per document", refile_rollups),
     Migration(2, "push state moved from notifications to the outbox", pushes_to_outbox),
     Migration(3, "panel search terms", panel_search_terms),
+    Migration(4, "sessions revisions on the summaries", sessions_revisions),
 ]
 LATEST = MIGRATIONS[-1].number
 

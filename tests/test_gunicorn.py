@@ -1,10 +1,13 @@
 """The API as deployed: gunicorn with gunicorn.conf.py, as a subprocess (issue 17, holes 7-8).
 
 Half-sent requests and idle connections do not stop it; its `Server` header names no server
-software; a chunked body over the limit is a 413 and a body that is not JSON a 415.
+software; a chunked body over the limit is a 413 and a body that is not JSON a 415; a
+patient's token, remembered unrevoked by the workers (`session_memory`), is refused by every
+worker as soon as it is revoked.
 """
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -15,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from devserver.embedded import free_port
+from tests.factories import PASSWORD
+from tests.log_helpers import entry, plan
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
@@ -71,6 +76,20 @@ def get(port, path, timeout=5.0) -> Answer:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         connection.request("GET", path)
+        return Answer(connection.getresponse())
+    finally:
+        connection.close()
+
+
+def send_json(port, path, body, headers=None, timeout=10.0) -> Answer:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(
+            "POST",
+            path,
+            body=json.dumps(body),
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
         return Answer(connection.getresponse())
     finally:
         connection.close()
@@ -177,3 +196,22 @@ def test_a_body_that_is_not_json_is_415(server):
         assert answer.status == 415, (content_type, answer.body)
         assert answer.headers["Content-Type"] == "application/problem+json"
         assert b"application/json" in answer.body
+
+
+def test_every_worker_refuses_a_remembered_token_once_it_is_revoked(server, factory, mongo):
+    p = plan(factory)
+    signed_in = send_json(
+        server, "/api/v1/auth/login", {"email": p.patient.email, "password": PASSWORD}
+    )
+    assert signed_in.status == 200, signed_in.body
+    headers = {"Authorization": f"Bearer {json.loads(signed_in.body)['access_token']}"}
+    # Enough entries, one connection each, for both workers to remember the token.
+    for _ in range(12):
+        logged = send_json(server, "/api/v1/patients/me/logs", entry(p), headers)
+        assert logged.status == 201, logged.body
+    assert send_json(server, "/api/v1/auth/logout", {}, headers).status == 204
+    for _ in range(12):
+        refused = send_json(server, "/api/v1/patients/me/logs", entry(p), headers)
+        assert refused.status == 401, refused.body
+        assert json.loads(refused.body)["detail"] == "The token has been revoked."
+    assert mongo.log_entries.count_documents({"patient": p.patient.pk}) == 12

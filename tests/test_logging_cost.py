@@ -1,6 +1,6 @@
-"""What a logged reading costs: five commands once its agreement is remembered
-(agreement_memory), none for the alert rules when no rule can move; and a remembered copy
-never decides what the current agreement would not."""
+"""What a logged reading costs: four commands once its agreement and the patient's token
+are remembered (agreement_memory, session_memory), none for the alert rules when no rule
+can move; and a remembered copy never decides what the current agreement would not."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -25,16 +25,16 @@ def commands_sent(command: str | None = None) -> float:
     return sum(s.value for s in totals if command in (None, s.labels["command"]))
 
 
-def test_a_reading_costs_five_commands_once_its_agreement_is_remembered(client, factory, mongo):
+def test_a_reading_costs_four_commands_once_its_agreement_is_remembered(client, factory, mongo):
     p = plan(factory, goals=[WALK, GLUCOSE])
     alert_rules.create_defaults(p.patient.pk, "t2-diabetes", now=datetime.now(UTC))
     assert post(client, p, entry(p, goal="g_glucose", value=120)).status_code == 201
     before = commands_sent()
     response = post(client, p, entry(p, goal="g_glucose", value=130))
     assert response.status_code == 201, response.get_json()
-    # Token revocation, the summary (number, last log, agreement revision), the insert, the
-    # day's rollup, the commit: no agreement read, no rule read for a reading in range.
-    assert commands_sent() - before == 5
+    # The summary (number, last log, agreement and sessions revisions), the insert, the day's
+    # rollup, the commit: no revocation or agreement read, no rule read for a reading in range.
+    assert commands_sent() - before == 4
     assert mongo.log_entries.count_documents({"patient": p.patient.pk}) == 2
 
 
@@ -124,7 +124,7 @@ def test_a_back_filled_reading_older_than_an_open_alert_reads_no_rule(client, fa
     before = commands_sent()
     old = entry(p, goal="g_glucose", value=120, at=local(yesterday, 10, 0, "UTC"))
     assert post(client, p, old).status_code == 201
-    assert commands_sent() - before == 5
+    assert commands_sent() - before == 4
     assert mongo.alerts.count_documents({"patient": p.patient.pk, "active": True}) == 1
     # A newer reading in range is the latest: it closes the alert as before.
     newer = entry(p, goal="g_glucose", value=120, at=now + timedelta(seconds=1))

@@ -11,6 +11,7 @@ from pathlib import Path
 from api import migrations
 from api.services.clinic import panel_search
 from tests.log_helpers import entry, periods, plan, post
+from tests.test_logging_cost import commands_sent
 from tests.test_panel import join
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +29,8 @@ def test_init_is_idempotent_and_leaves_a_fresh_database_complete(app, mongo):
     assert "starter education library" in first and "migration 1" in first
     assert "migrations: up to date" in init(app)
     stored = mongo.schema_version.find_one()
-    assert stored["version"] == migrations.LATEST == 3
-    assert [a["number"] for a in stored["applied"]] == [1, 2, 3]
+    assert stored["version"] == migrations.LATEST == 4
+    assert [a["number"] for a in stored["applied"]] == [1, 2, 3, 4]
     items = mongo.education_items.count_documents({})
     assert items > 0
     init(app)
@@ -163,3 +164,19 @@ def test_patients_on_panels_before_the_search_terms_are_found_after_init(app, fa
         panel_search.find_query(provider.pk, condition="asthma"),
     ):
         assert [t["patient"] for t in panel_search.terms().find(query)] == [patient.pk]
+
+
+def test_summaries_of_an_earlier_release_get_a_sessions_revision(app, client, factory, mongo):
+    p = plan(factory)
+    assert post(client, p, entry(p)).status_code == 201
+    mongo.adherence_summaries.update_one({}, {"$unset": {"sessions_rev": ""}})
+    mongo.schema_version.update_one({}, {"$set": {"version": 3}})
+    output = init(app)
+    assert "migration 4 (sessions revisions on the summaries): a sessions revision for 1" in output
+    assert mongo.adherence_summaries.find_one({"_id": p.patient.pk})["sessions_rev"] is not None
+    assert "migrations: up to date" in init(app)
+    # From then on the patient's token is remembered: a second entry reads nothing.
+    assert post(client, p, entry(p)).status_code == 201
+    before = commands_sent("find")
+    assert post(client, p, entry(p)).status_code == 201
+    assert commands_sent("find") == before

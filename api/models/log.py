@@ -123,6 +123,9 @@ class AdherenceSummary(me.Document):
     # Moved by the agreements flow after any change to the patient's agreements: logging
     # processes confirm their remembered copies against it (`agreement_memory`).
     agreements_rev = me.IntField(default=0)
+    # New after every revocation of the patient's tokens: logging processes confirm tokens
+    # they remember unrevoked against it (`session_memory`).
+    sessions_rev = me.ObjectIdField()
     tz = me.StringField(max_length=64)
     glucose_unit = me.StringField(max_length=10)
     last_logged_at = me.DateTimeField()

@@ -5,6 +5,7 @@ from flask.views import MethodView
 from marshmallow import ValidationError
 
 from api.access import Need, authenticated, patient_scope
+from api.auth import session_check
 from api.clock import utcnow
 from api.errors import ValidationFailed, flatten_errors
 from api.extensions import Blueprint
@@ -83,7 +84,7 @@ class Logs(MethodView):
         page = found.skip(pagination_parameters.first_item).limit(pagination_parameters.page_size)
         return _entries.dump([log_reading.present(entry, unit) for entry in page])
 
-    @authenticated()
+    @authenticated(revocation_by_write=True)
     @blp.arguments(LogEntryCreateSchema)
     @blp.response(201, LogEntrySchema)
     @blp.alt_response(200, schema=LogEntrySchema, description="A replay: the stored entry.")
@@ -91,12 +92,14 @@ class Logs(MethodView):
     def post(self, data, pid):
         """Log what the patient did against a goal of an agreement in force at `occurred_at`."""
         scope = patient_scope(pid, Need.LOG)
-        entry, created, summary = entry_flow.log_entry(Author.of(scope), data, now=utcnow())
+        entry, created, summary = entry_flow.log_entry(
+            Author.of(scope), data, now=utcnow(), session=session_check()
+        )
         return log_reading.present(entry, summary.get("glucose_unit")), 201 if created else 200
 
 
 @blp.route("/patients/<pid>/logs/batch", methods=["POST"])
-@authenticated()
+@authenticated(revocation_by_write=True)
 @blp.arguments(LogBatchSchema)
 @blp.response(200, BatchResponseSchema)
 @blp.alt_response(422, description=f"More than {logs.MAX_BATCH} entries.")
@@ -106,7 +109,7 @@ def batch(data, pid):
     if len(data["entries"]) > logs.MAX_BATCH:
         raise ValidationFailed({"entries": [f"At most {logs.MAX_BATCH} entries per batch."]})
     results, summary = entry_flow.log_batch(
-        Author.of(scope), data["entries"], _load_item, now=utcnow()
+        Author.of(scope), data["entries"], _load_item, now=utcnow(), session=session_check()
     )
     unit = summary.get("glucose_unit")
     for result in results:

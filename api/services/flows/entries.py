@@ -14,18 +14,29 @@ from datetime import datetime
 from api.services.alerts import engine as alerts
 from api.services.clinic import panel
 from api.services.flows import derived
+from api.services.identity.session_memory import SessionCheck
 from api.services.tracking import logs
 
 
-def log_entry(author: logs.Author, item: dict, *, now: datetime) -> tuple[dict, bool, dict]:
-    """One entry: (entry, created?, the patient's summary after everything moved)."""
-    entry, created, written = logs.create(author, item, now=now)
+def log_entry(
+    author: logs.Author, item: dict, *, now: datetime, session: SessionCheck | None = None
+) -> tuple[dict, bool, dict]:
+    """One entry: (entry, created?, the patient's summary after everything moved). `session`:
+    the caller's token, when the write checks it for revocation (`session_memory`)."""
+    entry, created, written = logs.create(author, item, now=now, session=session)
     return entry, created, after_write(written)
 
 
-def log_batch(author: logs.Author, items: list[dict], loader, *, now: datetime):
+def log_batch(
+    author: logs.Author,
+    items: list[dict],
+    loader,
+    *,
+    now: datetime,
+    session: SessionCheck | None = None,
+):
     """Up to `logs.MAX_BATCH` entries: (one result per item, the summary after, or {})."""
-    results, written = logs.create_batch(author, items, loader, now=now)
+    results, written = logs.create_batch(author, items, loader, now=now, session=session)
     return results, after_write(written) if written is not None else {}
 
 

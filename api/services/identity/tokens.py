@@ -1,13 +1,16 @@
 """Access and refresh tokens: issue, rotate with reuse detection, revoke.
 
 Every token carries its family (one login's chain of refreshes). Revocations are documents
-with a TTL, so any worker on any host sees them on the very next request.
+with a TTL, so any worker on any host sees them on the very next request. A revocation of a
+patient's tokens then moves their summary's sessions revision, which logging writes confirm
+remembered tokens against (`session_memory`).
 """
 
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from bson import ObjectId
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from mongoengine.errors import NotUniqueError
 
@@ -15,6 +18,7 @@ from api.clock import utcnow
 from api.errors import Unauthorized
 from api.models.token import Revocation, SpentRefreshToken
 from api.services.identity import settings
+from api.services.tracking import summary as patient_summary
 
 
 def _now_ms() -> int:
@@ -58,16 +62,26 @@ def _longest_lifetime() -> timedelta:
     return settings.current().refresh_ttl
 
 
-def revoke_family(family: str, reason: str) -> None:
+def _sessions_changed(user_id) -> None:
+    """After the revocation is stored, never before: a logging write that sees the new
+    revision must find the revocation when it reads (`session_memory`)."""
+    patient_summary.sessions_changed(ObjectId(user_id))
+
+
+def revoke_family(family: str, reason: str, *, user_id=None) -> None:
+    """Every token of one sign-in; `user_id` is its holder's (None for a clinic client)."""
     Revocation.objects(id=f"family:{family}").update_one(
         upsert=True, set__reason=reason, set__expires_at=utcnow() + _longest_lifetime()
     )
+    if user_id is not None:
+        _sessions_changed(user_id)
 
 
 def revoke_access_token(claims: dict, reason: str) -> None:
     Revocation.objects(id=f"jti:{claims['jti']}").update_one(
         upsert=True, set__reason=reason, set__expires_at=_expiry_of(claims)
     )
+    _sessions_changed(claims["sub"])
 
 
 def revoke_user(user_id, reason: str) -> None:
@@ -78,6 +92,7 @@ def revoke_user(user_id, reason: str) -> None:
         set__reason=reason,
         set__expires_at=utcnow() + _longest_lifetime(),
     )
+    _sessions_changed(user_id)
 
 
 def rotate(refresh_claims: dict, user) -> dict:
@@ -93,7 +108,7 @@ def rotate(refresh_claims: dict, user) -> dict:
             expires_at=_expiry_of(refresh_claims),
         ).save(force_insert=True)
     except NotUniqueError:
-        revoke_family(refresh_claims["fam"], "refresh_reuse")
+        revoke_family(refresh_claims["fam"], "refresh_reuse", user_id=refresh_claims["sub"])
         raise Unauthorized(
             "This refresh token was already used; every session of this sign-in has been "
             "ended. Please sign in again.",

@@ -1,11 +1,13 @@
 """Log entries: idempotent writes, offline batches, edits with history.
 
 The logging path is a handful of round trips: one agreement read (none when this process
-remembers the agreement: `agreement_memory`), one `find_one_and_update`
-on the patient's summary (it allocates change sequence numbers and moves the last-log
-fields in the same call), one insert, one rollup update; two more only when a day's `met`
-flips. The client's UUID and a unique index make a replay or a race store one entry. What
-follows from a write (alerts, panel, population) is `api.services.flows.entries`'s.
+remembers the agreement: `agreement_memory`), one `find_one_and_update` on the patient's
+summary (it allocates change sequence numbers and moves the last-log fields in the same
+call; what it returns also confirms remembered agreements and, for the patient's own token,
+that the token is unrevoked: `identity.session_memory`), one insert, one rollup update; more
+only when a day's `met` flips. The client's UUID and a unique index make a replay or a race
+store one entry. What follows from a write (alerts, panel, population) is
+`api.services.flows.entries`'s.
 
 A sequence number is allocated before its entry is written (see `log_reading.sync`).
 Numbers that will never be used (replays, edits that moved an entry to a new number) are
@@ -28,6 +30,7 @@ from api.models.agreement import Agreement
 from api.models.log import DELETED, LIVE, VOID, LogEntry
 from api.models.user import User
 from api.services.common import local_days
+from api.services.identity.session_memory import SessionCheck
 from api.services.tracking import summary as patient_summary
 from api.services.tracking.agreement_memory import AgreementLookup, StaleCopy
 from api.services.tracking.entry_input import Author, Prepared, find_goal, prepare
@@ -146,7 +149,13 @@ class Written:
     now: datetime
 
 
-def _store(author: Author, prepared: list[Prepared], agreements: AgreementLookup, now: datetime):
+def _store(
+    author: Author,
+    prepared: list[Prepared],
+    agreements: AgreementLookup,
+    session: SessionCheck | None,
+    now: datetime,
+):
     """Number, insert and count the entries in one transaction: a failure anywhere (the
     database gone mid-batch) leaves no entry without its rollups, and the client's retry
     stores them once. What follows from them is the flow's, after the commit."""
@@ -154,7 +163,7 @@ def _store(author: Author, prepared: list[Prepared], agreements: AgreementLookup
     for _ in range(STORE_ATTEMPTS):
         try:
             outcomes, summary, refreshed = transactions.run(
-                partial(_write, author, prepared, agreements, known, now),
+                partial(_write, author, prepared, agreements, session, known, now),
                 warm=(entries, rollups, patient_summary.summaries),
             )
             break
@@ -172,6 +181,8 @@ def _store(author: Author, prepared: list[Prepared], agreements: AgreementLookup
     else:
         raise Conflict("Entries with these ids are being written by another request; retry.")
     agreements.keep(summary.get("agreements_rev", 0))
+    if session is not None:
+        session.keep()
     # Replays too: the flow runs after the commit, and when it failed (a 503 for stored
     # entries) the client's retry of the same ids is what finishes its work. Each step brings
     # its state in line with the stored entries, so seeing an entry twice is harmless.
@@ -190,13 +201,15 @@ def _write(
     author: Author,
     prepared: list[Prepared],
     agreements: AgreementLookup,
+    session: SessionCheck | None,
     known: dict,
     now: datetime,
 ):
     """The transaction's body: entries whose id is `known` are replays (same content) or
     conflicts; the others are numbered, inserted and added to their rollups. The summary
     that numbers them also says whether the agreements they were checked against are
-    current (`agreement_memory`)."""
+    current (`agreement_memory`) and whether the caller's token may still be trusted
+    (`session`)."""
     patient_id = author.patient_id
     outcomes, fresh = [], []
     for p in prepared:
@@ -209,6 +222,8 @@ def _write(
             outcomes.append(Outcome("duplicate" if same else "conflict", existing))
     seqs, summary = _allocate(patient_id, [p.doc for p in fresh], now)
     agreements.confirm(summary.get("agreements_rev", 0))
+    if session is not None:
+        session.confirm(patient_id, summary.get("sessions_rev"))
     for p, seq in zip(fresh, seqs, strict=True):
         p.doc.pop("_id", None)  # set by an aborted attempt's insert
         _place(p.doc, p.goal, seq, summary["tz"])
@@ -243,13 +258,15 @@ def _with_agreements(write: Callable[[AgreementLookup], T]) -> T:
     return write(AgreementLookup(remembered=False))
 
 
-def create(author: Author, item: dict, *, now: datetime) -> tuple[dict, bool, Written]:
+def create(
+    author: Author, item: dict, *, now: datetime, session: SessionCheck | None = None
+) -> tuple[dict, bool, Written]:
     """One entry: (entry, created?, what was written). A replay returns the stored entry;
-    409 if it differs."""
+    409 if it differs. `session`: the caller's token, checked by the write."""
 
     def write(agreements: AgreementLookup):
         prepared = prepare(item, author=author, agreements=agreements, now=now)
-        return _store(author, [prepared], agreements, now)
+        return _store(author, [prepared], agreements, session, now)
 
     [outcome], written = _with_agreements(write)
     if outcome.status == "conflict":
@@ -260,11 +277,13 @@ def create(author: Author, item: dict, *, now: datetime) -> tuple[dict, bool, Wr
     return outcome.entry, outcome.status == "created", written
 
 
-def create_batch(author: Author, items: list[dict], loader, *, now: datetime):
+def create_batch(
+    author: Author, items: list[dict], loader, *, now: datetime, session: SessionCheck | None = None
+):
     """Up to MAX_BATCH entries; one result per item, a bad item never sinks the good ones.
 
     `loader(item)` validates an item's shape (raising ValidationFailed). Returns (results,
-    what was written, or None when no item was valid)."""
+    what was written, or None when no item was valid). `session` as for `create`."""
     # One read per agreement serves a whole batch: no remembered copies to confirm.
     agreements = AgreementLookup(remembered=False)
     results: list[dict] = [{} for _ in items]
@@ -286,7 +305,7 @@ def create_batch(author: Author, items: list[dict], loader, *, now: datetime):
             result.update(status="error", errors=error.errors)
     written = None
     if prepared:
-        outcomes, written = _store(author, prepared, agreements, now)
+        outcomes, written = _store(author, prepared, agreements, session, now)
         for index, outcome in zip(positions, outcomes, strict=True):
             if outcome.status == "conflict":
                 results[index].update(

@@ -9,6 +9,7 @@ left it, so the flow that called it can move the panel and the population withou
 from contextlib import suppress
 from datetime import datetime, timedelta
 
+from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -35,10 +36,20 @@ def summaries():
     return AdherenceSummary._get_collection()
 
 
+def _creating(update: dict) -> dict:
+    """`update`, as an upsert that may create the summary: a summary starts with its own
+    sessions revision, whichever write creates it (`session_memory`)."""
+    return {**update, "$setOnInsert": {"sessions_rev": ObjectId()}}
+
+
+def _upsert(patient_id, update: dict) -> None:
+    summaries().update_one({"_id": patient_id}, _creating(update), upsert=True)
+
+
 def _write(patient_id, update: dict, *, upsert: bool = True, projection=None) -> dict | None:
     return summaries().find_one_and_update(
         {"_id": patient_id},
-        update,
+        _creating(update) if upsert else update,
         upsert=upsert,
         projection=projection,
         return_document=ReturnDocument.AFTER,
@@ -54,7 +65,12 @@ def create(patient_id) -> None:
     telling either caller."""
     with suppress(DuplicateKeyError):
         summaries().insert_one(
-            {"_id": patient_id, "seq": 0, "alert_rules": rule_digest(patient_id)}
+            {
+                "_id": patient_id,
+                "seq": 0,
+                "alert_rules": rule_digest(patient_id),
+                "sessions_rev": ObjectId(),
+            }
         )
 
 
@@ -64,7 +80,7 @@ def mirror_rules(patient_id) -> None:
     number) and onto the uploaders (CGM readings: with the uploader's key). Called whenever
     a rule or its open alert changes."""
     digest = rule_digest(patient_id)
-    summaries().update_one({"_id": patient_id}, {"$set": {"alert_rules": digest}}, upsert=True)
+    _upsert(patient_id, {"$set": {"alert_rules": digest}})
     uploaders.mirror_rules(patient_id, digest.get(SENSOR_MEASURE, []))
 
 
@@ -94,7 +110,13 @@ def record_entries(patient_id, docs: list[dict], count: int, now: datetime) -> d
 def agreements_changed(patient_id) -> None:
     """Move the agreement revision: remembered copies of the patient's agreements are stale
     (`agreement_memory`). Called after the change is stored."""
-    summaries().update_one({"_id": patient_id}, {"$inc": {"agreements_rev": 1}}, upsert=True)
+    _upsert(patient_id, {"$inc": {"agreements_rev": 1}})
+
+
+def sessions_changed(user_id) -> None:
+    """A new sessions revision: tokens remembered unrevoked (`session_memory`) are read for
+    again. Called after a revocation of the user's tokens is stored; no summary, no patient."""
+    summaries().update_one({"_id": user_id}, {"$set": {"sessions_rev": ObjectId()}})
 
 
 def mirror_profile(patient_id, *, tz: str | None, glucose_unit: str | None) -> None:
@@ -104,7 +126,7 @@ def mirror_profile(patient_id, *, tz: str | None, glucose_unit: str | None) -> N
 
 def set_activity(patient_id, fields: dict) -> None:
     """Last-log fields recomputed from the entries (after an edit, delete or rebuild)."""
-    summaries().update_one({"_id": patient_id}, {"$set": fields}, upsert=True)
+    _upsert(patient_id, {"$set": fields})
 
 
 # --- adherence and flags -------------------------------------------------------------------
@@ -165,7 +187,7 @@ def set_cgm_flags(patient_id, flags: dict[str, bool]) -> dict | None:
     """The CGM triage flags; the summary after if any moved, else None."""
     before = summaries().find_one_and_update(
         {"_id": patient_id},
-        {"$set": {f"flags.{name}": on for name, on in flags.items()}},
+        _creating({"$set": {f"flags.{name}": on for name, on in flags.items()}}),
         upsert=True,
         return_document=ReturnDocument.BEFORE,
     ) or {"_id": patient_id}
@@ -191,7 +213,7 @@ def set_checkups(patient_id, schedule: list[dict], *, overdue: bool) -> dict:
 
 def mark_reviewed(patient_id, fields: dict) -> None:
     """Who last reviewed the patient's record, and when (the panel shows it)."""
-    summaries().update_one({"_id": patient_id}, {"$set": fields}, upsert=True)
+    _upsert(patient_id, {"$set": fields})
 
 
 def set_panel_key(patient_id, key: str) -> None:
