@@ -111,6 +111,24 @@ def test_revoking_in_the_console_goes_through_the_agreement_flow(client, factory
     assert "occurred_at" in assert_problem(late, 422)["errors"]
 
 
+def test_a_reading_that_meets_a_day_moves_the_figures_that_show_it(client, factory, mongo):
+    """The flip costs the `met` rewrite, the recomputed 7- and 30-day figures (the goals in
+    force, the month's rollups, one write: the last-log fields come from the write's own
+    summary), the panel rows' check and key, and the clinic's aggregates."""
+    p = plan(factory, goals=[WALK, GLUCOSE])
+    alert_rules.create_defaults(p.patient.pk, "t2-diabetes", now=datetime.now(UTC))
+    costs = []
+    for days_ago in (3, 2):
+        at = datetime.now(UTC) - timedelta(days=days_ago)
+        assert post(client, p, entry(p, value=20, at=at)).status_code == 201
+        before = commands_sent()
+        assert post(client, p, entry(p, value=15, at=at)).status_code == 201
+        costs.append(commands_sent() - before)
+    assert costs[1] == 4 + 7, costs  # the first also created the population's index
+    summary = mongo.adherence_summaries.find_one({"_id": p.patient.pk})
+    assert (summary["met_7d"], summary["met_30d"]) == (2, 2)
+
+
 def test_a_back_filled_reading_older_than_an_open_alert_reads_no_rule(client, factory, mongo):
     p = plan(factory, goals=[GLUCOSE])
     alert_rules.create_defaults(p.patient.pk, "t2-diabetes", now=datetime.now(UTC))

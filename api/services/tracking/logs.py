@@ -101,8 +101,9 @@ def _place(doc: dict, goal, seq: int, tz: str) -> None:
     doc["period_key"] = local_days.period_key(day, goal.period)
 
 
-def _recompute_activity(patient_id, goal_ids: set[str]) -> None:
-    """After an edit, delete or refused replay: last-log fields from the live entries."""
+def _recompute_activity(patient_id, goal_ids: set[str]) -> dict:
+    """After an edit, delete or refused replay: last-log fields from the live entries (stored,
+    and returned)."""
     live = {"patient": patient_id, "state": LIVE}
     newest = entries().find_one(live, {"occurred_at": 1}, sort=[("occurred_at", DESCENDING)])
     out = _newest_out_of_range(live)
@@ -116,6 +117,7 @@ def _recompute_activity(patient_id, goal_ids: set[str]) -> None:
         )
         fields[f"goals.{goal_id}.last_at"] = last and last["occurred_at"]
     patient_summary.set_activity(patient_id, fields)
+    return fields
 
 
 def _newest_out_of_range(live: dict) -> dict | None:
@@ -232,7 +234,8 @@ def _write(
     goals = {p.goal.id: p.goal for p in fresh}
     created = [(p.doc, 1) for p in fresh]
     if apply_changes(changes_for(created, goals, patient_id)):
-        return outcomes, patient_summary.refresh(patient_id, tz=summary["tz"], now=now), True
+        refreshed = patient_summary.refresh(patient_id, tz=summary["tz"], now=now, activity=summary)
+        return outcomes, refreshed, True
     return outcomes, summary, False
 
 
@@ -395,5 +398,5 @@ def delete(author: Author, uid: str, *, now: datetime) -> Written:
 
 def _after_change(patient_id, goal, moves, summary, now) -> dict:
     apply_changes(changes_for(moves, {goal.id: goal}, patient_id))
-    _recompute_activity(patient_id, {goal.id})
-    return patient_summary.refresh(patient_id, tz=summary.get("tz"), now=now)
+    activity = _recompute_activity(patient_id, {goal.id})
+    return patient_summary.refresh(patient_id, tz=summary.get("tz"), now=now, activity=activity)

@@ -132,15 +132,18 @@ def set_activity(patient_id, fields: dict) -> None:
 # --- adherence and flags -------------------------------------------------------------------
 
 
-def refresh(patient_id, *, tz: str | None, now: datetime) -> dict:
-    """Recompute 7- and 30-day adherence and the flags derived from rollups and time."""
+def refresh(patient_id, *, tz: str | None, now: datetime, activity: dict | None = None) -> dict:
+    """Recompute 7- and 30-day adherence and the flags derived from rollups and time.
+    `activity`: the last-log fields as the caller's own write left them (else they are read)."""
     today = local_days.today(now, tz)
     items = adherence.goals_in_force(patient_id, tz)
     days_7, met_7, days_30, met_30 = adherence.windows(patient_id, items, today)
-    current = (
-        summaries().find_one({"_id": patient_id}, {"last_logged_at": 1, "last_out_of_range_at": 1})
-        or {}
-    )
+    current = activity
+    if current is None:
+        current = summaries().find_one(
+            {"_id": patient_id}, {"last_logged_at": 1, "last_out_of_range_at": 1}
+        )
+    current = current or {}
     percent_7 = round(100.0 * met_7 / days_7, 1) if days_7 else None
     last_log = current.get("last_logged_at")
     last_out = current.get("last_out_of_range_at")
