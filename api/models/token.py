@@ -1,4 +1,5 @@
-"""Token revocations: checked on every request, cleaned up by a TTL index."""
+"""Token revocations: checked on every request (by the write itself on the logging routes:
+`session_memory`), cleaned up by a TTL index."""
 
 import mongoengine as me
 
