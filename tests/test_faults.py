@@ -411,3 +411,22 @@ def test_the_app_starts_without_its_database_and_recovers_when_it_appears():
         limiter.storage.close()
         db.disconnect()
         server.stop()
+
+
+def test_a_logout_failing_part_way_revokes_nothing_and_its_retry_does(client, factory, mongo, fail):
+    """The revocations and the patient's new sessions revision are one transaction: a failure
+    at the revision leaves no revocation that processes remembering the token (it is
+    remembered here) would never read for."""
+    p = log_plan(factory)
+    for _ in range(2):
+        assert post(client, p, entry(p)).status_code == 201
+    fail(["update"], skip=2)  # the token's and its sign-in's revocations; then the revision
+    assert_unavailable(client.post("/api/v1/auth/logout", headers=p.headers))
+    off(mongo)
+    assert mongo.revocations.count_documents({}) == 0
+    assert post(client, p, entry(p)).status_code == 201  # still signed in, as they were told
+    assert client.post("/api/v1/auth/logout", headers=p.headers).status_code == 204
+    assert mongo.revocations.count_documents({}) == 2
+    refused = post(client, p, entry(p))
+    assert refused.status_code == 401, refused.get_json()
+    assert mongo.log_entries.count_documents({"patient": p.patient.pk}) == 3

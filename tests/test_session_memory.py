@@ -2,6 +2,8 @@
 (`session_memory`): no read once the process remembers it unrevoked, and still refused at
 once by every kind of revocation, whatever the request would otherwise have answered."""
 
+import time
+
 from bson import ObjectId
 
 from api.services.identity import session_memory, tokens
@@ -127,17 +129,25 @@ def test_a_batch_checks_the_token_in_its_write(client, factory, mongo):
 
 
 def test_a_summary_made_again_remembers_nothing_of_the_old_one(client, factory, mongo):
-    """Erasure revokes, then deletes the summary: a summary created after it (here, by the
-    next write) has a revision of its own, so no remembered token passes unread."""
+    """Erasure revokes, then deletes the summary: a revoked token creates nothing (not even a
+    summary), and a summary created later has a revision of its own, so no token remembered
+    under the old one passes unread."""
     p = plan(factory)
     remembered(client, p)
     first = mongo.adherence_summaries.find_one({"_id": p.patient.pk})["sessions_rev"]
+    # What erasure removes: the summary, then the records.
     mongo.adherence_summaries.delete_one({"_id": p.patient.pk})
+    mongo.log_entries.delete_many({"patient": p.patient.pk})
     tokens.revoke_user(p.patient.pk, "account_erased")  # no summary to move
     assert_revoked(post(client, p, entry(p)))
+    assert mongo.adherence_summaries.find_one({"_id": p.patient.pk}) is None
+    time.sleep(0.005)  # a token issued after the revocation's instant
+    signed_in_again = factory.headers(p.patient)
+    assert post(client, p, entry(p), headers=signed_in_again).status_code == 201
     again = mongo.adherence_summaries.find_one({"_id": p.patient.pk})["sessions_rev"]
     assert isinstance(again, ObjectId) and again != first
-    assert entries_of(mongo, p) == 2
+    assert_revoked(post(client, p, entry(p)))
+    assert entries_of(mongo, p) == 1
 
 
 def test_a_caregivers_token_is_checked_as_on_every_route(client, factory, mongo):

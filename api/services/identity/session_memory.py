@@ -10,10 +10,10 @@ found the token unrevoked. When the write sees that revision, nothing of the pat
 revoked since and the read is skipped; otherwise the token is read for inside the write's
 transaction, which a revoked token aborts, and remembered under the revision just seen.
 
-Why this leaves no window: a revocation is stored before the revision moves. A write that
-sees the old revision ran before the revocation was complete, as a request a moment earlier
-would have; a write that sees the new one does not recall the token and finds the
-revocation when it reads. A summary erased and created again has a new revision, so nothing
+Why this leaves no window: a revocation and the new revision are stored in one transaction
+(`tokens`). A write that sees the old revision ran before the revocation, as a request a
+moment earlier would have; a write that sees the new one does not recall the token and finds
+the revocation when it reads. A summary erased and created again has a new revision, so nothing
 remembered of the old one matches it.
 
 Only the write can settle the check: when no write confirms it (a 422 before the write, an
@@ -84,6 +84,9 @@ class SessionCheck:
 
     @classmethod
     def of(cls, claims: dict) -> "SessionCheck":
+        # The collection `confirm` may read, ready before the transaction: mongoengine builds
+        # a collection's indexes at its first use in a process, which a transaction must not.
+        tokens.revocations()
         return cls(claims, _recall(claims["jti"]))
 
     def confirm(self, patient_id, revision: ObjectId | None) -> None:

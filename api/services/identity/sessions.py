@@ -45,8 +45,7 @@ def refresh(refresh_claims: dict) -> dict:
 
 
 def logout(access_claims: dict) -> None:
-    tokens.revoke_access_token(access_claims, "logout")
-    tokens.revoke_family(access_claims["fam"], "logout", user_id=access_claims["sub"])
+    tokens.revoke_session(access_claims, "logout")
 
 
 def change_password(user: User, *, current_password: str, new_password: str) -> None:

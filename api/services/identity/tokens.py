@@ -14,6 +14,7 @@ from bson import ObjectId
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from mongoengine.errors import NotUniqueError
 
+from api import transactions
 from api.clock import utcnow
 from api.errors import Unauthorized
 from api.models.token import Revocation, SpentRefreshToken
@@ -42,10 +43,14 @@ def issue_pair(user, family: str | None = None) -> dict:
     }
 
 
+def revocations():
+    return Revocation._get_collection()
+
+
 def is_revoked(claims: dict) -> bool:
     """One indexed read on every authenticated request (raw: the hot path of every route)."""
     keys = [f"jti:{claims['jti']}", f"family:{claims.get('fam')}", f"user:{claims['sub']}"]
-    found = Revocation._get_collection().find({"_id": {"$in": keys}}, {"not_before_ms": 1})
+    found = revocations().find({"_id": {"$in": keys}}, {"not_before_ms": 1})
     for revocation in found:
         if not revocation["_id"].startswith("user:"):
             return True
@@ -62,37 +67,46 @@ def _longest_lifetime() -> timedelta:
     return settings.current().refresh_ttl
 
 
-def _sessions_changed(user_id) -> None:
-    """After the revocation is stored, never before: a logging write that sees the new
-    revision must find the revocation when it reads (`session_memory`)."""
-    patient_summary.sessions_changed(ObjectId(user_id))
+def _revoke(user_id, updates: dict[str, dict]) -> None:
+    """Store the revocations `updates` (id → mongoengine update) and, for a patient, give
+    their summary a new sessions revision, in one transaction: a logging write that sees the
+    new revision must find the revocations when it reads, and a failure must not leave
+    revocations that processes remembering the token would never look for
+    (`session_memory`)."""
+
+    def store() -> None:
+        for key, update in updates.items():
+            Revocation.objects(id=key).update_one(upsert=True, **update)
+        if user_id is not None:
+            patient_summary.sessions_changed(ObjectId(user_id))
+
+    transactions.run(store, warm=(revocations, patient_summary.summaries))
+
+
+def _family(family: str, reason: str) -> dict[str, dict]:
+    expires = utcnow() + _longest_lifetime()
+    return {f"family:{family}": {"set__reason": reason, "set__expires_at": expires}}
 
 
 def revoke_family(family: str, reason: str, *, user_id=None) -> None:
     """Every token of one sign-in; `user_id` is its holder's (None for a clinic client)."""
-    Revocation.objects(id=f"family:{family}").update_one(
-        upsert=True, set__reason=reason, set__expires_at=utcnow() + _longest_lifetime()
-    )
-    if user_id is not None:
-        _sessions_changed(user_id)
+    _revoke(user_id, _family(family, reason))
 
 
-def revoke_access_token(claims: dict, reason: str) -> None:
-    Revocation.objects(id=f"jti:{claims['jti']}").update_one(
-        upsert=True, set__reason=reason, set__expires_at=_expiry_of(claims)
-    )
-    _sessions_changed(claims["sub"])
+def revoke_session(claims: dict, reason: str) -> None:
+    """This access token and every token of its sign-in (logout)."""
+    access = {"set__reason": reason, "set__expires_at": _expiry_of(claims)}
+    _revoke(claims["sub"], {f"jti:{claims['jti']}": access, **_family(claims["fam"], reason)})
 
 
 def revoke_user(user_id, reason: str) -> None:
     """Void every token the user holds now; tokens issued afterwards are unaffected."""
-    Revocation.objects(id=f"user:{user_id}").update_one(
-        upsert=True,
-        max__not_before_ms=_now_ms() + 1,
-        set__reason=reason,
-        set__expires_at=utcnow() + _longest_lifetime(),
-    )
-    _sessions_changed(user_id)
+    update = {
+        "max__not_before_ms": _now_ms() + 1,
+        "set__reason": reason,
+        "set__expires_at": utcnow() + _longest_lifetime(),
+    }
+    _revoke(user_id, {f"user:{user_id}": update})
 
 
 def rotate(refresh_claims: dict, user) -> dict:

@@ -8,6 +8,8 @@ by the socket timeout, far below the grace, even on a loaded server).
 
 from datetime import datetime, timedelta
 
+from pymongo import DESCENDING
+
 from api.errors import NotFound
 from api.models.log import DELETED, LIVE, VOID, AdherenceSummary, LogEntry
 from api.models.user import User
@@ -92,3 +94,32 @@ def present(entry: dict, glucose_unit: str | None) -> dict:
             for h in entry.get("history", [])
         ],
     }
+
+
+def activity(patient_id, goal_ids: set[str]) -> dict:
+    """The summary's last-log fields (and those of `goal_ids`) from the live entries: after an
+    edit or a delete, which may have taken away the newest one."""
+    live = {"patient": patient_id, "state": LIVE}
+    newest_first = [("occurred_at", DESCENDING)]
+    newest = LogEntry._get_collection().find_one(live, {"occurred_at": 1}, sort=newest_first)
+    out = _newest_out_of_range(live)
+    fields = {
+        "last_logged_at": newest and newest["occurred_at"],
+        "last_out_of_range_at": out and out["occurred_at"],
+    }
+    for goal_id in goal_ids:
+        last = LogEntry._get_collection().find_one(
+            {**live, "goal_id": goal_id}, {"occurred_at": 1}, sort=newest_first
+        )
+        fields[f"goals.{goal_id}.last_at"] = last and last["occurred_at"]
+    return fields
+
+
+def _newest_out_of_range(live: dict) -> dict | None:
+    """Walked newest first through the (patient, state, occurred_at) index: an `in_target`
+    predicate in the query makes the embedded server scan the whole collection."""
+    cursor = LogEntry._get_collection().find(live, {"occurred_at": 1, "in_target": 1})
+    for entry in cursor.sort("occurred_at", DESCENDING).batch_size(200):
+        if entry.get("in_target") is False:
+            return entry
+    return None

@@ -21,7 +21,7 @@ from functools import partial
 from typing import TypeVar
 
 from bson import ObjectId
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from api import transactions
@@ -31,6 +31,7 @@ from api.models.log import DELETED, LIVE, VOID, LogEntry
 from api.models.user import User
 from api.services.common import local_days
 from api.services.identity.session_memory import SessionCheck
+from api.services.tracking import log_reading
 from api.services.tracking import summary as patient_summary
 from api.services.tracking.agreement_memory import AgreementLookup, StaleCopy
 from api.services.tracking.entry_input import Author, Prepared, find_goal, prepare
@@ -101,35 +102,6 @@ def _place(doc: dict, goal, seq: int, tz: str) -> None:
     doc["period_key"] = local_days.period_key(day, goal.period)
 
 
-def _recompute_activity(patient_id, goal_ids: set[str]) -> dict:
-    """After an edit, delete or refused replay: last-log fields from the live entries (stored,
-    and returned)."""
-    live = {"patient": patient_id, "state": LIVE}
-    newest = entries().find_one(live, {"occurred_at": 1}, sort=[("occurred_at", DESCENDING)])
-    out = _newest_out_of_range(live)
-    fields = {
-        "last_logged_at": newest and newest["occurred_at"],
-        "last_out_of_range_at": out and out["occurred_at"],
-    }
-    for goal_id in goal_ids:
-        last = entries().find_one(
-            {**live, "goal_id": goal_id}, {"occurred_at": 1}, sort=[("occurred_at", DESCENDING)]
-        )
-        fields[f"goals.{goal_id}.last_at"] = last and last["occurred_at"]
-    patient_summary.set_activity(patient_id, fields)
-    return fields
-
-
-def _newest_out_of_range(live: dict) -> dict | None:
-    """Walked newest first through the (patient, state, occurred_at) index: an `in_target`
-    predicate in the query makes the embedded server scan the whole collection."""
-    cursor = entries().find(live, {"occurred_at": 1, "in_target": 1})
-    for entry in cursor.sort("occurred_at", DESCENDING).batch_size(200):
-        if entry.get("in_target") is False:
-            return entry
-    return None
-
-
 # --- creating ------------------------------------------------------------------------------
 
 
@@ -170,6 +142,8 @@ def _store(
             )
             break
         except SummaryMissing:
+            if session is not None:
+                session.settle()  # a revoked token creates nothing, not even the summary
             patient_summary.create(author.patient_id)
         except (DuplicateKeyError, BulkWriteError) as error:
             # A replayed id aborts the transaction: learn which ids exist, write the rest.
@@ -398,5 +372,6 @@ def delete(author: Author, uid: str, *, now: datetime) -> Written:
 
 def _after_change(patient_id, goal, moves, summary, now) -> dict:
     apply_changes(changes_for(moves, {goal.id: goal}, patient_id))
-    activity = _recompute_activity(patient_id, {goal.id})
+    activity = log_reading.activity(patient_id, {goal.id})
+    patient_summary.set_activity(patient_id, activity)
     return patient_summary.refresh(patient_id, tz=summary.get("tz"), now=now, activity=activity)
