@@ -8,7 +8,7 @@ idempotent) succeeds, so a crash in between only repeats harmless work.
 from contextlib import suppress
 from datetime import datetime, timedelta
 
-from pymongo.errors import DuplicateKeyError
+from mongoengine.errors import NotUniqueError
 
 from api.models.reminder import DayClose
 from api.models.user import User
@@ -45,8 +45,9 @@ def close_days(now: datetime) -> dict:
 
 def close_patient_day(patient: User, local_date, now: datetime) -> None:
     days.close_day(patient, local_date, now=now)
-    # Another worker may close the same day at the same moment; one marker is enough.
-    with suppress(DuplicateKeyError):
+    # Another worker may close the same day at the same moment; one marker is enough
+    # (mongoengine reports the duplicate key as its own NotUniqueError).
+    with suppress(NotUniqueError):
         DayClose(patient=patient.pk, local_date=local_date, closed_at=now).save(force_insert=True)
 
 

@@ -39,7 +39,7 @@ class TestAdmin:
         duplicate = client.post(
             ADMIN_CLINICS, json={"name": "NORTHSIDE family  practice"}, headers=admin_headers
         )
-        assert_problem(duplicate, 409)
+        assert assert_problem(duplicate, 409)["detail"] == "A clinic with this name already exists."
         assert mongo.clinics.count_documents({}) == 1
 
     @pytest.mark.parametrize(

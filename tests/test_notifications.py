@@ -1,6 +1,7 @@
 """Devices and the inbox through HTTP: registration, caregivers, reading, bad input, access."""
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -50,6 +51,29 @@ class TestDevices:
         listed = client.get(DEVICES.format("me"), headers=headers)
         assert [d["token"] for d in listed.get_json()] == [TOKEN]
         assert json.loads(listed.headers["X-Pagination"])["total"] == 1
+
+    def test_a_phone_registering_twice_at_once_gets_one_device(self, app, factory, mongo):
+        """Racing registrations of one token: each answers with the one device stored (the
+        loser of the insert finds the winner's), none with an error."""
+        patient = factory.patient()
+        headers = factory.headers(patient)
+        body = {"platform": "ios", "token": TOKEN}
+        start = threading.Barrier(6)
+        answers = []
+
+        def register():
+            start.wait()
+            response = app.test_client().post(DEVICES.format("me"), json=body, headers=headers)
+            answers.append((response.status_code, response.get_json().get("id")))
+
+        racers = [threading.Thread(target=register) for _ in range(6)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join()
+        assert {status for status, _ in answers} <= {200, 201}, answers
+        assert len({device_id for _, device_id in answers}) == 1
+        assert mongo.devices.count_documents({"token": TOKEN}) == 1
 
     def test_unregister(self, client, factory, mongo):
         patient = factory.patient()

@@ -57,6 +57,17 @@ class TestNightly:
         summary = mongo.adherence_summaries.find_one({"_id": paris.pk})
         assert summary["flags"]["overdue_checkup"] is False
 
+    def test_two_workers_closing_the_same_day_leave_one_marker_and_no_failure(self, factory, mongo):
+        patient = factory.patient(timezone="Europe/Paris")
+        agreement = factory.agreement(patient, factory.provider(), goals=[walk(["08:00"])])
+        agreement.update(set__active_since=utc(2024, 1, 1), set__active_from=utc(2024, 1, 1))
+        now = utc(2025, 1, 16, 0, 30)
+        # Both saw the day open; the second one's marker finds the first one's.
+        for _ in range(2):
+            nightly.close_patient_day(patient, datetime(2025, 1, 15).date(), now)
+        assert mongo.day_closes.count_documents({"patient": patient.pk}) == 1
+        assert nightly.close_days(now) == {"closed": 0, "already_closed": 1}
+
     def test_an_overdue_checkup_notice_sets_the_flag(self, factory, mongo):
         patient = factory.patient(timezone="UTC", reminder_time="09:00")
         checkup = Checkup(id="c_a1c", name="HbA1c", interval="P3M", remind_days_before=[7])

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo.errors import DuplicateKeyError
+from mongoengine.errors import NotUniqueError
 
 from api.errors import Conflict, NotFound, field_error
 from api.models.care_team import CareTeamMember
@@ -33,7 +33,7 @@ def create_clinic(*, name: str, created_by, now: datetime) -> Clinic:
     )
     try:
         clinic.save(force_insert=True)
-    except DuplicateKeyError:
+    except NotUniqueError:  # mongoengine's duplicate key on save
         raise Conflict("A clinic with this name already exists.") from None
     return clinic
 

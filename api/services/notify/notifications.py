@@ -4,7 +4,7 @@ from datetime import datetime
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo.errors import DuplicateKeyError
+from mongoengine.errors import NotUniqueError
 
 from api.errors import NotFound
 from api.models.notification import Device, Notification
@@ -35,7 +35,7 @@ def register_device(*, patient_id, owner_id, platform: str, token: str, now: dat
     )
     try:
         device.save(force_insert=True)
-    except DuplicateKeyError:
+    except NotUniqueError:  # mongoengine's duplicate key on save
         # The same phone registered twice at once: both calls answer with the one stored.
         return Device.objects(token=token, patient=patient_id).first(), False
     reminders.devices_registered(patient_id, now)
