@@ -4,7 +4,7 @@ Every authenticated request reads `revocations` once (`tokens.is_revoked`). A lo
 is the request a patient repeats most (a meter's backlog, an afternoon of readings), and that
 read is one of the few round trips it costs. The write reads the patient's summary anyway
 (it allocates the entry's number); the summary carries a *sessions revision*, a fresh
-ObjectId that `tokens` sets after every revocation of the patient's tokens (and that a new
+ObjectId that `tokens` sets with every revocation of the patient's tokens (and that a new
 summary starts with). Each process remembers, per token, the revision under which it last
 found the token unrevoked. When the write sees that revision, nothing of the patient's was
 revoked since and the read is skipped; otherwise the token is read for inside the write's

@@ -2,8 +2,8 @@
 
 Every token carries its family (one login's chain of refreshes). Revocations are documents
 with a TTL, so any worker on any host sees them on the very next request. A revocation of a
-patient's tokens then moves their summary's sessions revision, which logging writes confirm
-remembered tokens against (`session_memory`).
+patient's tokens also moves their summary's sessions revision, in the same transaction:
+logging writes confirm the tokens they remember against it (`session_memory`).
 """
 
 import time
