@@ -20,52 +20,32 @@ Only the write can settle the check: when no write confirms it (a 422 before the
 error), the HTTP edge reads for the revocation before answering (`api.access`).
 """
 
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from bson import ObjectId
 
 from api.errors import Unauthorized
+from api.services.common.process_memory import ProcessMemory
 from api.services.identity import tokens
 
-MAX_TOKENS = 20_000
-
 # jti → (sessions revision, the token's expiry in epoch seconds)
-_seen: OrderedDict[str, tuple[ObjectId, float]] = OrderedDict()
-_lock = threading.Lock()
+_seen = ProcessMemory(size=20_000)
 
 
 def _recall(jti: str) -> ObjectId | None:
-    with _lock:
-        found = _seen.get(jti)
-        if found is None:
-            return None
-        revision, expires = found
-        if time.time() >= expires:
-            del _seen[jti]
-            return None
-        _seen.move_to_end(jti)
-        return revision
-
-
-def _remember(jti: str, revision: ObjectId, expires: float) -> None:
-    with _lock:
-        _seen[jti] = (revision, expires)
-        _seen.move_to_end(jti)
-        while len(_seen) > MAX_TOKENS:
-            _seen.popitem(last=False)
-
-
-def _forget(jti: str) -> None:
-    with _lock:
-        _seen.pop(jti, None)
+    found = _seen.recall(jti)
+    if found is None:
+        return None
+    (revision, expires), _ = found
+    if time.time() >= expires:
+        _seen.forget(jti)
+        return None
+    return revision
 
 
 def forget_all() -> None:
-    with _lock:
-        _seen.clear()
+    _seen.forget_all()
 
 
 def revoked() -> Unauthorized:
@@ -95,7 +75,7 @@ class SessionCheck:
         token was last found unrevoked."""
         own = str(patient_id) == self.claims["sub"] and revision is not None
         if not (own and revision == self.recalled) and tokens.is_revoked(self.claims):
-            _forget(self.claims["jti"])
+            _seen.forget(self.claims["jti"])
             raise revoked()
         self._seen_revision = revision if own else None
         self.settled = True
@@ -103,11 +83,11 @@ class SessionCheck:
     def keep(self) -> None:
         """After the write committed: remember the revision it found the token unrevoked at."""
         if self._seen_revision is not None:
-            _remember(self.claims["jti"], self._seen_revision, self.claims["exp"])
+            _seen.keep(self.claims["jti"], (self._seen_revision, self.claims["exp"]))
 
     def settle(self) -> None:
         """For a request no write confirmed: the usual read; 401 when the token is revoked."""
         if not self.settled and tokens.is_revoked(self.claims):
-            _forget(self.claims["jti"])
+            _seen.forget(self.claims["jti"])
             raise revoked()
         self.settled = True

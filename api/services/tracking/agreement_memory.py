@@ -13,21 +13,19 @@ milliseconds between that read and that write would be remembered under the new 
 so copies are also forgotten after `KEEP_FOR`: the worst case is bounded, not left to chance.
 """
 
-import threading
 import time
-from collections import OrderedDict
 
 from bson import ObjectId
 from bson.errors import InvalidId
 
 from api.models.agreement import Agreement
+from api.services.common.process_memory import ProcessMemory
 
 KEEP_FOR_S = 60.0
-MAX_COPIES = 10_000
 _FIELDS = ("patient", "status", "active_since", "active_from", "ended_at", "content.goals")
 
-_copies: OrderedDict[str, tuple[int, float, Agreement]] = OrderedDict()
-_lock = threading.Lock()
+# agreement id → (revision, the agreement)
+_copies = ProcessMemory(size=10_000)
 
 
 class StaleCopy(Exception):
@@ -35,29 +33,18 @@ class StaleCopy(Exception):
 
 
 def _recall(agreement_id: str) -> tuple[int, Agreement] | None:
-    with _lock:
-        found = _copies.get(agreement_id)
-        if found is None:
-            return None
-        revision, stored_at, agreement = found
-        if time.monotonic() - stored_at > KEEP_FOR_S:
-            del _copies[agreement_id]
-            return None
-        _copies.move_to_end(agreement_id)
-        return revision, agreement
-
-
-def _remember(agreement_id: str, revision: int, agreement: Agreement) -> None:
-    with _lock:
-        _copies[agreement_id] = (revision, time.monotonic(), agreement)
-        _copies.move_to_end(agreement_id)
-        while len(_copies) > MAX_COPIES:
-            _copies.popitem(last=False)
+    found = _copies.recall(agreement_id)
+    if found is None:
+        return None
+    copy, kept_at = found
+    if time.monotonic() - kept_at > KEEP_FOR_S:
+        _copies.forget(agreement_id)
+        return None
+    return copy
 
 
 def forget_all() -> None:
-    with _lock:
-        _copies.clear()
+    _copies.forget_all()
 
 
 def _read(patient_id, agreement_id: str) -> Agreement | None:
@@ -92,8 +79,7 @@ class AgreementLookup:
         """Inside the write, with the summary's revision: every copy recalled is current."""
         if any(seen != revision for seen in self.recalled.values()):
             for agreement_id in self.recalled:
-                with _lock:
-                    _copies.pop(agreement_id, None)
+                _copies.forget(agreement_id)
             raise StaleCopy()
 
     def keep(self, revision: int) -> None:
@@ -102,4 +88,4 @@ class AgreementLookup:
             return
         for agreement_id, agreement in self.found.items():
             if agreement is not None and agreement_id not in self.recalled:
-                _remember(agreement_id, revision, agreement)
+                _copies.keep(agreement_id, (revision, agreement))

@@ -36,10 +36,15 @@ def summaries():
     return AdherenceSummary._get_collection()
 
 
+def _born() -> dict:
+    """What every summary starts with, whichever write creates it: its own sessions revision
+    (`session_memory`)."""
+    return {"sessions_rev": ObjectId()}
+
+
 def _creating(update: dict) -> dict:
-    """`update`, as an upsert that may create the summary: a summary starts with its own
-    sessions revision, whichever write creates it (`session_memory`)."""
-    return {**update, "$setOnInsert": {"sessions_rev": ObjectId()}}
+    """`update`, as an upsert that may create the summary."""
+    return {**update, "$setOnInsert": _born()}
 
 
 def _upsert(patient_id, update: dict) -> None:
@@ -69,7 +74,7 @@ def create(patient_id) -> None:
                 "_id": patient_id,
                 "seq": 0,
                 "alert_rules": rule_digest(patient_id),
-                "sessions_rev": ObjectId(),
+                **_born(),
             }
         )
 
