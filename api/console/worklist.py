@@ -8,6 +8,7 @@ from api.console.session import signed_in
 from api.models.user import User
 from api.services.alerts import engine as alerts
 from api.services.alerts import reading as alert_reading
+from api.services.alerts import verdicts
 
 PAGE_SIZE = 25
 
@@ -31,7 +32,7 @@ def alerts_page():
         {
             "alert": a,
             "patient": patients.get(a.patient),
-            "what": alerts.describe(rules[a.rule], a.level) if a.rule in rules else a.measure,
+            "what": verdicts.describe(rules[a.rule], a.level) if a.rule in rules else a.measure,
         }
         for a in shown
     ]

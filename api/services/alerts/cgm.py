@@ -96,12 +96,11 @@ def evaluate(patient_id, fresh: list, *, now: datetime, digest: list | None = No
         return None
     pending, summary = [], None
     for rule in engine.rules().find({"patient": patient_id, "measure": MEASURE}):
-        if not rule["enabled"]:
+        if not _may_move(rule, sensor):
             continue
         if rule["kind"] == "no_data":
-            if rule.get("open_alert"):
-                summary = engine.resolve(rule, now=now, resolution="data_arrived") or summary
-        elif rule.get("open_alert") or any(engine.breaches(rule, r.value) for r in sensor):
+            summary = engine.resolve(rule, now=now, resolution="data_arrived") or summary
+        else:
             pending.append(rule)
     if not pending:
         return summary

@@ -36,7 +36,6 @@ from api.models.user import User
 from api.services.alerts.notices import deliver
 from api.services.alerts.reading import object_id
 from api.services.alerts.verdicts import breaches, out_of_range, shift, zone_level
-from api.services.alerts.verdicts import describe as describe  # the console's worklist reads it
 from api.services.tracking import glucose_entries
 from api.services.tracking import summary as patient_summary
 

@@ -191,15 +191,9 @@ def install_template_defaults(rules_by_template: dict[str, list[dict]]) -> None:
     app is built; each passes `check` here, so a broken file fails at start."""
     global _template_defaults
     _template_defaults = {
-        template_id: [
-            {"key": rule["key"], **check(_without_key(rule), template=True)} for rule in rules
-        ]
+        template_id: [{"key": rule["key"], **check(rule, template=True)} for rule in rules]
         for template_id, rules in rules_by_template.items()
     }
-
-
-def _without_key(rule: dict) -> dict:
-    return {k: v for k, v in rule.items() if k != "key"}
 
 
 def template_defaults() -> dict[str, list[dict]]:
@@ -215,7 +209,7 @@ def create_defaults(patient_id, template_id: str, *, now: datetime) -> int:
     created = 0
     for default in template_defaults().get(template_id, []):
         rule = {
-            **_without_key(default),
+            **{name: value for name, value in default.items() if name != "key"},
             "patient": patient_id,
             "origin": f"template:{template_id}:{default['key']}",
             "created_at": now,

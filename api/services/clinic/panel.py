@@ -177,11 +177,6 @@ def remove_patient(patient_id) -> None:
     sync_patient(patient_id, providers=set())
 
 
-def membership_changed(patient_id) -> None:
-    """A membership started or ended: rows for exactly the active providers."""
-    sync_patient(patient_id, providers=active_providers(patient_id))
-
-
 # --- reading a page ------------------------------------------------------------------------
 
 

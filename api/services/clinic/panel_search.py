@@ -44,7 +44,9 @@ def _term_keys(provider, patient_id, name: str, conditions: list[str]) -> set[st
     return {f"{provider}:{kind}:{key}|{patient_id}" for kind, key in keys if key}
 
 
-def refresh(patient_id, *, providers=None, name: str | None = None) -> None:
+def refresh(
+    patient_id, *, providers=None, name: str | None = None, conditions: list[str] | None = None
+) -> None:
     """Bring the patient's terms in line with their active providers, name and conditions
     (what is not given is read); writes only what changed."""
     if providers is None:
@@ -52,7 +54,10 @@ def refresh(patient_id, *, providers=None, name: str | None = None) -> None:
     if name is None:
         user = User._get_collection().find_one({"_id": patient_id}, {"name": 1}) or {}
         name = user.get("name") or ""
-    conditions = conditions_of(patient_id) if providers else []
+    if not providers:
+        conditions = []
+    elif conditions is None:
+        conditions = conditions_of(patient_id)
     wanted = {
         key: provider
         for provider in providers

@@ -293,14 +293,20 @@ def membership_changed(member, *, now: datetime) -> None:
         move(member.patient, clinic["_id"], now=now)
 
 
-def follow(patient_id, *, now: datetime, summary: dict | None = None, conditions=False) -> None:
-    """The patient's summary (30-day adherence, open alerts, check-up gaps) and, with
-    `conditions`, their active agreements' conditions moved: one swap for both."""
+def follow(
+    patient_id,
+    *,
+    now: datetime,
+    summary: dict | None = None,
+    conditions: list[str] | None = None,
+) -> None:
+    """The patient's summary (30-day adherence, open alerts, check-up gaps) and, when given,
+    their active agreements' `conditions` moved: one swap for both."""
     fields = {}
     if summary is not None:
         fields.update(summary_part(summary, now))
-    if conditions:
-        fields["conditions"] = conditions_of(patient_id)
+    if conditions is not None:
+        fields["conditions"] = conditions
     if fields:
         _swap(patient_id, {"$set": fields}, now=now)
 

@@ -14,6 +14,8 @@ def summary_moved(patient_id, summary: dict, *, now: datetime, conditions: bool 
     """Panel rows (written only if their keys changed), then the population aggregates
     (with the active agreements' conditions too when `conditions`)."""
     panel.sync_patient(patient_id, summary=summary)
+    found = None
     if conditions:
-        panel_search.refresh(patient_id)
-    population.follow(patient_id, summary=summary, conditions=conditions, now=now)
+        found = population.conditions_of(patient_id)
+        panel_search.refresh(patient_id, conditions=found)
+    population.follow(patient_id, summary=summary, conditions=found, now=now)

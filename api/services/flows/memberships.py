@@ -17,8 +17,9 @@ from api.services.identity import children, signup
 
 
 def membership_changed(member: CareTeamMember, *, now: datetime) -> None:
-    panel.membership_changed(member.patient)
-    panel_search.refresh(member.patient)
+    providers = panel.active_providers(member.patient)
+    panel.sync_patient(member.patient, providers=providers)
+    panel_search.refresh(member.patient, providers=providers)
     population.membership_changed(member, now=now)
 
 

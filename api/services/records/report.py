@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from pymongo import DESCENDING
 
 from api.models.agreement import Agreement
 from api.models.alert import Alert
@@ -26,7 +25,7 @@ from api.services.alerts import engine as alerts
 from api.services.alerts import verdicts
 from api.services.care import checkups, medications
 from api.services.common import local_days
-from api.services.tracking import adherence, logs, measures
+from api.services.tracking import adherence, log_reading, measures
 
 REPORT_DAYS = 90
 OUT_OF_RANGE_DAYS = 30
@@ -136,23 +135,15 @@ def chart(goal_report: dict, first: date, today: date) -> Chart:
 
 
 def _out_of_range(patient_id, goals: dict, tz: str, now: datetime) -> list[dict]:
-    # `in_target` stays out of the filter: with it the embedded server's planner scans the
-    # whole collection; without it the (patient, state, -occurred_at) index bounds the read
-    # to the window's entries.
-    cursor = (
-        logs.entries()
-        .find(
-            {
-                "patient": patient_id,
-                "state": LIVE,
-                "occurred_at": {"$gte": now - timedelta(days=OUT_OF_RANGE_DAYS)},
-            },
-            {"goal_id": 1, "agreement": 1, "measure": 1, "occurred_at": 1, "value": 1}
-            | {"entered_value": 1, "entered_unit": 1, "in_target": 1},
-        )
-        .sort("occurred_at", DESCENDING)
+    out = log_reading.out_of_range_newest_first(
+        {
+            "patient": patient_id,
+            "state": LIVE,
+            "occurred_at": {"$gte": now - timedelta(days=OUT_OF_RANGE_DAYS)},
+        },
+        {"goal_id": 1, "agreement": 1, "measure": 1, "occurred_at": 1, "value": 1}
+        | {"entered_value": 1, "entered_unit": 1},
     )
-    out = (entry for entry in cursor if entry.get("in_target") is False)
     readings = []
     for entry in itertools.islice(out, MAX_OUT_OF_RANGE):
         goal = goals.get((entry.get("agreement"), entry.get("goal_id")))

@@ -102,7 +102,7 @@ def activity(patient_id, goal_ids: set[str]) -> dict:
     live = {"patient": patient_id, "state": LIVE}
     newest_first = [("occurred_at", DESCENDING)]
     newest = LogEntry._get_collection().find_one(live, {"occurred_at": 1}, sort=newest_first)
-    out = _newest_out_of_range(live)
+    out = next(out_of_range_newest_first(live, {"occurred_at": 1}), None)
     fields = {
         "last_logged_at": newest and newest["occurred_at"],
         "last_out_of_range_at": out and out["occurred_at"],
@@ -115,11 +115,12 @@ def activity(patient_id, goal_ids: set[str]) -> dict:
     return fields
 
 
-def _newest_out_of_range(live: dict) -> dict | None:
-    """Walked newest first through the (patient, state, occurred_at) index: an `in_target`
+def out_of_range_newest_first(live: dict, projection: dict):
+    """The live entries of `live` (a patient's query) that were out of range, newest first.
+
+    Walked through the (patient, state, occurred_at) index and filtered here: an `in_target`
     predicate in the query makes the embedded server scan the whole collection."""
-    cursor = LogEntry._get_collection().find(live, {"occurred_at": 1, "in_target": 1})
+    cursor = LogEntry._get_collection().find(live, {**projection, "in_target": 1})
     for entry in cursor.sort("occurred_at", DESCENDING).batch_size(200):
         if entry.get("in_target") is False:
-            return entry
-    return None
+            yield entry
