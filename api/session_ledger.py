@@ -31,11 +31,11 @@ _noted: tuple[int, set[bytes]] = (0, set())  # (pid, session ids noted by that p
 _ledgers: set[Path] = set()  # this process's files, removed when it exits cleanly
 
 
-def ledger_dir(uri: str, environ=os.environ) -> Path:
+def ledger_dir(uri: str) -> Path:
     """SESSION_LEDGER_DIR, or one directory per database under the system's temp directory
     (every process of one deployment on this host shares it)."""
-    if environ.get("SESSION_LEDGER_DIR"):
-        return Path(environ["SESSION_LEDGER_DIR"])
+    if os.environ.get("SESSION_LEDGER_DIR"):
+        return Path(os.environ["SESSION_LEDGER_DIR"])
     digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / "carepact-sessions" / digest
 
@@ -57,7 +57,14 @@ def note(uri: str, session_id: dict) -> None:
     _noted[1].add(raw)
     if path not in _ledgers:
         _ledgers.add(path)
-        atexit.register(path.unlink, missing_ok=True)
+        atexit.register(_remove, path)
+
+
+def _remove(ledger: Path) -> None:
+    """At a clean exit: this process's ledger, and its directory once no process has one."""
+    ledger.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # another process's ledger is still there
+        ledger.parent.rmdir()
 
 
 def abort_dead(uri: str, pids=None) -> int:

@@ -61,7 +61,19 @@ def embedded_server():
     try:
         yield server
     finally:
+        _let_go_of_the_app()
         server.stop()
+
+
+def _let_go_of_the_app() -> None:
+    """Close what an in-process app (`make_app`) holds on the server before it stops: clients
+    left to the interpreter's exit wait out their timeouts against a server that is gone."""
+    from api import db
+    from api.extensions import limiter
+
+    if limiter.initialized:  # an app was built
+        limiter.storage.close()
+    db.disconnect()
 
 
 def database_uri(server: EmbeddedMongo, name: str) -> str:

@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 
-from api.extensions import limiter
 from bench import common
 from bench.panel import _seed
 from tests.factories import PASSWORD, Factory
@@ -88,14 +87,11 @@ def _history(database, factory, provider, days: int, rng: random.Random):
     """A patient on `provider`'s team with `days` days of glucose and walks: entries inserted
     in bulk (as bench/panel.py does), then rollups and summary rebuilt as
     `flask rebuild-adherence` does."""
-    from api.clock import utcnow
-    from api.services.care import care_team
     from api.services.common import local_days
     from api.services.flows import days as day_flows
 
     patient = factory.patient(timezone="Europe/Paris")
-    code = care_team.create_invitation(provider.pk, role="primary", valid_days=7, now=utcnow())
-    care_team.join_with_code(patient, code["code"], utcnow())
+    factory.membership(patient, provider)
     goals = [dict(goal) for goal in common.WALK_AND_GLUCOSE_GOALS]
     agreement = factory.agreement(patient, provider, goals=goals)
     now = datetime.now(UTC)
@@ -217,10 +213,6 @@ def main() -> bool:
                 "triage": _weight(big_client, results["triage"][3]),
                 "patient": _weight(small_client, results["patient"][3]),
             }
-            # Let go of the server before it stops: clients left to the interpreter's exit
-            # wait out their timeouts against a server that is gone.
-            limiter.storage.close()
-            app_db.disconnect()
         ratios = {name: figure / floor for name, (floor, figure, _c, _b) in results.items()}
         for name, (floor, figure, commands, _bytes) in results.items():
             small_case = "ten days" if name == "patient" else f"{SMALL} patients"

@@ -129,7 +129,8 @@ def main() -> bool:
                 agreement = factory.agreement(patient, provider, goals=GOALS)
                 patients.append(patient)
                 agreement_ids.append(str(agreement.pk))
-            patient, headers = patients[0], factory.headers(patients[0])
+            client_headers = [factory.headers(each) for each in patients]
+            patient, headers = patients[0], client_headers[0]
             make = _body_maker(agreement_ids)
             print("  without alert rules:")
             without_rules = _commands_per_entry(app.test_client(), headers, make)
@@ -137,7 +138,6 @@ def main() -> bool:
                 _activate_alert_rules(each.pk)
             print("  with alert rules:")
             per_entry = _commands_per_entry(app.test_client(), headers, make)
-            client_headers = [factory.headers(each) for each in patients]
             print(
                 f"  commands per logged reading: {without_rules:.2f} without rules, "
                 f"{per_entry:.2f} with the diabetes defaults"
